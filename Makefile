@@ -1,0 +1,34 @@
+# Quick start: `make run` (the whole DAG on the embedded default) and `make test`. Both create .venv when missing.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Nothing may reach for the network at import time.
+export NO_ALBUMENTATIONS_UPDATE := 1
+export WANDB_MODE := disabled
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test dry-run lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	# torch first, by exact version: the CPU build this machine serves (see README, "Install").
+	$(VENV)/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --profile profiles/local all
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+dry-run: $(STAMP)
+	$(BIN)/snakemake --profile profiles/local -n all
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results logs .snakemake

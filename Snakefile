@@ -1,0 +1,31 @@
+# tripletclip-pipeline: download -> negate -> synthesize -> pack -> train -> export -> evaluate -> report.
+# `snakemake --profile profiles/local all` runs the embedded default (config.yaml); see README.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/world.smk"
+include: "rules/download.smk"
+include: "rules/negate.smk"
+include: "rules/synthesize.smk"
+include: "rules/pack.smk"
+include: "rules/train.smk"
+include: "rules/export.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+localrules:
+    all,
+    eval_sugarcrepe,
+
+
+rule all:
+    input:
+        rules.report.output,

@@ -1,0 +1,44 @@
+import os
+
+from snakemake.utils import validate
+
+# Fails before any job runs, naming the offending key; also fills the schema's defaults.
+validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+# Jobs (local, conda or SLURM) import the package from this checkout.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
+
+
+def _num_samples():
+    if config["source"] == "shapes":
+        return config["world"]["num_samples"]
+    if not config["download"].get("url_list") or not config["download"].get("num_samples"):
+        raise ValueError("source: tsv needs download.url_list and download.num_samples in the config")
+    return config["download"]["num_samples"]
+
+
+SHARDS = [f"{i:05d}" for i in range(-(-_num_samples() // config["download"]["samples_per_shard"]))]
+METHODS = config["train"]["methods"]
+CATEGORIES = ["add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj"]
+
+
+def url_list():
+    return config["download"]["url_list"] if config["source"] == "tsv" else "results/world/urls.tsv"
+
+
+def val_shard():
+    """The in-distribution retrieval check exists only for the shapes world."""
+    return ["results/world/val.tar"] if config["source"] == "shapes" else []
+
+
+def sugarcrepe_dir():
+    return config["eval"]["sugarcrepe"]["benchmark"] or "results/benchmarks/sugarcrepe"
+
+
+def res(rule, key):
+    """A resource of `rule` from config's resources block, falling back to its default."""
+    return config["resources"].get(rule, {}).get(key, config["resources"]["default"][key])
+
+
+def resources_of(rule):
+    return {key: res(rule, key) for key in ("mem_mb", "runtime", "cpus_per_task")}

@@ -1,0 +1,20 @@
+rule pack:
+    """Triplet shards: jpg, txt, neg.jpg, neg.txt, json."""
+    input:
+        download="results/download/{shard}.tar",
+        download_stats="results/download/{shard}_stats.json",
+        negatives="results/negate/{shard}.jsonl",
+        synthesized="results/synthesize/{shard}.tar",
+    output:
+        tar="results/pack/{shard}.tar",
+        stats="results/pack/{shard}_stats.json",
+    log:
+        "logs/pack/{shard}.log",
+    benchmark:
+        "logs/pack/{shard}.benchmark.tsv"
+    resources:
+        **resources_of("pack"),
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../workflow_scripts/pack.py"

@@ -1,0 +1,20 @@
+rule synthesize:
+    """A negative image for every negative caption of one shard."""
+    input:
+        "results/negate/{shard}.jsonl",
+    output:
+        tar="results/synthesize/{shard}.tar",
+        stats="results/synthesize/{shard}_stats.json",
+    params:
+        synthesize=config["synthesize"],
+        seed=config["seed"],
+    log:
+        "logs/synthesize/{shard}.log",
+    benchmark:
+        "logs/synthesize/{shard}.benchmark.tsv"
+    resources:
+        **resources_of("synthesize"),
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../workflow_scripts/synthesize.py"

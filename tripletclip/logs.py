@@ -1,0 +1,18 @@
+"""Logging for stage entry points: messages go to the rule's log file and to stderr."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def setup(log_path: str | os.PathLike | None = None, level: int = logging.INFO) -> logging.Logger:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(
+        level=level, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return logging.getLogger("tripletclip")

@@ -1,0 +1,50 @@
+"""open_clip models: the shipped tiny config, creation by name, and export as an open_clip `local-dir:` model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import open_clip
+import torch
+from safetensors.torch import save_file
+
+from . import io
+
+MODEL_CONFIGS = Path(__file__).parent / "model_configs"
+open_clip.add_model_config(MODEL_CONFIGS)  # our configs become ordinary open_clip model names
+WEIGHTS_NAME = "open_clip_model.safetensors"
+
+
+def create(model_name: str, pretrained: str | None = None, device: str = "cpu"):
+    """(model, train transform, eval transform, tokenizer) for an open_clip name, `local-dir:` path or our config."""
+    model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
+        model_name, pretrained=pretrained, device=device
+    )
+    return model, preprocess_train, preprocess_val, open_clip.get_tokenizer(model_name)
+
+
+def load_checkpoint(path: str) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def export_local_dir(model_name: str, checkpoint: str, output_dir: str) -> None:
+    """Write `output_dir` as an open_clip local directory (open_clip_config.json + safetensors weights), so that
+    `open_clip.create_model_and_transforms("local-dir:" + output_dir)` loads the trained model unchanged."""
+    model_cfg = open_clip.get_model_config(model_name)
+    if model_cfg is None:
+        raise ValueError(f"unknown open_clip model {model_name!r}")
+    model = open_clip.create_model(model_name)
+    model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    preprocess_cfg = open_clip.get_model_preprocess_cfg(model)
+    out = Path(output_dir)
+    staging = out.with_name(out.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, staging / WEIGHTS_NAME)
+    config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}
+    io.write_json(staging / "open_clip_config.json", json.loads(json.dumps(config)))
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)

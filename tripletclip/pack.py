@@ -1,0 +1,78 @@
+"""The pack stage: join a downloaded shard with its negatives into triplet shards (jpg, txt, neg.jpg, neg.txt, json).
+
+Every downloaded sample is either packed or dropped with a reason, and the stats say so: in = packed + sum(dropped).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+from pathlib import Path
+
+from . import io
+
+log = logging.getLogger(__name__)
+
+
+def pack_shard(
+    download_tar: str, negatives: str, synthesized_tar: str, output: str, stats_path: str,
+    download_stats: str | None = None,
+) -> dict:
+    errors: list[str] = []
+    neg_rows = {row["key"]: row for row in io.read_jsonl(negatives)}
+    neg_images = {s["__key__"]: s for s in io.iter_shard(synthesized_tar, errors)}
+    dropped = collections.Counter()
+    seen = packed = 0
+    with io.shard_writer(output) as sink:
+        for sample in io.iter_shard(download_tar, errors):
+            seen += 1
+            key = sample["__key__"]
+            reason = _check(sample, neg_rows.get(key), neg_images.get(key))
+            if reason:
+                dropped[reason] += 1
+                continue
+            row = neg_rows[key]
+            meta = {"key": key, "neg_type": row["neg_type"], "negate_backend": row["backend"],
+                    "synthesize_backend": json.loads(neg_images[key].get("json", b"{}")).get("backend")}
+            if "json" in sample:  # img2dataset's own record: url, status, original size
+                meta["source"] = json.loads(sample["json"])
+            sink.write({"__key__": key, "jpg": sample["jpg"], "txt": sample["txt"],
+                        "neg.jpg": neg_images[key]["jpg"], "neg.txt": row["neg_caption"].encode(), "json": meta})
+            packed += 1
+    count_in = seen
+    if download_stats and Path(download_stats).exists():
+        # Samples img2dataset stored but we could not read back (a truncated shard) are counted, not lost.
+        expected = io.read_json(download_stats).get("successes", seen)
+        if expected > seen:
+            dropped["unreadable_in_download_shard"] += expected - seen
+            count_in = expected
+    stats = {"in": count_in, "packed": packed, "dropped": dict(dropped), "input_errors": errors}
+    assert stats["in"] == packed + sum(dropped.values())
+    io.write_json(stats_path, stats)
+    for e in errors:
+        log.error("input shard: %s", e)
+    log.info("%s: packed %d of %d %s", output, packed, count_in, dict(dropped) or "")
+    return stats
+
+
+def _check(sample: dict, neg_row: dict | None, neg_image: dict | None) -> str | None:
+    """Why a sample cannot be packed, or None."""
+    if "jpg" not in sample:
+        return "missing_image"
+    if not sample.get("txt", b"").strip():
+        return "missing_caption"
+    try:
+        io.decode_image(sample["jpg"])
+    except Exception:
+        return "corrupt_image"
+    if neg_row is None or neg_row.get("status") != "ok":
+        return "no_negative_caption"
+    if neg_image is None or "jpg" not in neg_image:
+        return "no_negative_image"
+    try:
+        io.decode_image(neg_image["jpg"])
+    except Exception:
+        return "corrupt_negative_image"
+    return None
+

@@ -1,0 +1,52 @@
+"""Datasets of the shapes world, written the way the real data arrives: source images behind `file://` URLs with an
+img2dataset URL list (the stand-in for CC3M's TSV), and an in-distribution validation shard."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import io, shapes
+
+
+def _train_scenes(count: int, seed: int, stream: str, heldout_count: int, hollow_rate: float):
+    heldout = shapes.heldout_combos(seed, heldout_count)
+    rng = shapes.keyed_rng("scenes", stream, seed)
+    for _ in range(count):
+        yield shapes.sample_scene(rng, "train", heldout, hollow_rate), shapes.random_phrasing(rng)
+
+
+def write_source(
+    images_dir: str, url_list: str, num_samples: int, image_size: int, seed: int, heldout_combos: int,
+    hollow_rate: float,
+) -> None:
+    """Render `num_samples` training scenes as PNG files and list them as (url, caption) rows of a TSV."""
+    images_dir = Path(images_dir)
+    staging = images_dir.with_name(images_dir.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    rows = []
+    scenes = _train_scenes(num_samples, seed, "source", heldout_combos, hollow_rate)
+    for i, (scene, phrasing) in enumerate(tqdm(scenes, total=num_samples, desc="render source", unit="img")):
+        name = f"{i:08d}.png"
+        shapes.render(scene, image_size, seed=f"source:{seed}:{i}").save(staging / name)
+        rows.append(((images_dir / name).resolve().as_uri(), shapes.describe(scene, phrasing)))
+    shutil.rmtree(images_dir, ignore_errors=True)
+    os.replace(staging, images_dir)
+    with io.atomic_path(url_list) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(["url", "caption"])
+        writer.writerows(rows)
+
+
+def write_valset(path: str, num_samples: int, image_size: int, seed: int, heldout_combos: int, hollow_rate: float):
+    """A shard of fresh training-distribution pairs (jpg, txt) for in-distribution retrieval during training."""
+    scenes = _train_scenes(num_samples, seed, "val", heldout_combos, hollow_rate)
+    with io.shard_writer(path) as sink:
+        for i, (scene, phrasing) in enumerate(scenes):
+            image = shapes.render(scene, image_size, seed=f"val:{seed}:{i}")
+            sink.write({"__key__": f"val{i:06d}", "jpg": io.encode_jpeg(image), "txt": shapes.describe(scene, phrasing)})

@@ -1,0 +1,13 @@
+"""rule world_source -> tripletclip.world.write_source"""
+from tripletclip import logs, world
+
+
+def main(smk):
+    logs.setup(smk.log[0])
+    w = smk.params.world
+    world.write_source(smk.output.images, smk.output.urls, w["num_samples"], w["image_size"], smk.params.seed,
+                       w["heldout_combos"], w["hollow_rate"])
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (defined by Snakemake's script directive)
