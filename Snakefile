@@ -28,4 +28,7 @@ localrules:
 
 rule all:
     input:
+        # The packed shards are a product of their own (users train on them elsewhere): asking for them means a
+        # deleted shard is rebuilt, and all that depends on it reruns.
+        expand("results/pack/{shard}.tar", shard=SHARDS),
         rules.report.output,

@@ -1,12 +1,7 @@
-import os
-
 from snakemake.utils import validate
 
 # Fails before any job runs, naming the offending key; also fills the schema's defaults.
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
-
-# Jobs (local, conda or SLURM) import the package from this checkout.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
 
 
 def _num_samples():

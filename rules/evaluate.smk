@@ -1,3 +1,6 @@
+import os
+
+
 rule sugarcrepe_benchmark:
     """The shapes world's SugarCrepe, in SugarCrepe's own format, from test-split scenes only."""
     output:
@@ -28,7 +31,7 @@ rule eval_sugarcrepe_model:
         "results/eval/sugarcrepe/{method}.json",
     params:
         sugarcrepe=config["eval"]["sugarcrepe"],
-        benchmark_dir=sugarcrepe_dir(),
+        benchmark_dir=lambda wildcards, input: os.path.dirname(input.benchmark[0]),
     threads: res("eval_sugarcrepe_model", "cpus_per_task")
     log:
         "logs/eval_sugarcrepe/{method}.log",

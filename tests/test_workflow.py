@@ -1,0 +1,153 @@
+"""The whole Snakemake DAG on a tiny config, and what a user does with its outputs."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import open_clip
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from tripletclip import inspect, io, models, sugarcrepe
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+METHODS = ["clip", "tripletclip"]
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_config() -> dict:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["world"].update(num_samples=96, val_samples=32)
+    config["download"].update(samples_per_shard=48, threads=4)
+    config["train"].update(methods=METHODS, steps=4, batch_size=16, warmup_steps=1, log_every=1, eval_every=2,
+                           shuffle_buffer=50)
+    config["eval"]["sugarcrepe"]["samples_per_category"] = 8
+    return config
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args],
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("dag")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    result = snakemake(workdir, "all")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def test_dag_writes_the_report(run):
+    table = pd.read_csv(run / "results/report/sugarcrepe.csv", index_col="method")
+    assert list(table.index) == METHODS
+    assert list(table.columns) == list(sugarcrepe.CATEGORIES) + ["avg"]
+    assert ((table >= 0) & (table <= 100)).all().all()
+    assert table["avg"].tolist() == pytest.approx(table[list(sugarcrepe.CATEGORIES)].mean(axis=1).tolist(), abs=0.01)
+    markdown = (run / "results/report/sugarcrepe.md").read_text()
+    assert "Replace obj" in markdown and "tripletclip" in markdown
+    assert (run / "results/report/sugarcrepe.png").read_bytes()[:4] == b"\x89PNG"
+    for method in METHODS:
+        metrics = io.read_json(run / f"results/train/{method}/metrics.json")
+        assert metrics["pairs_seen"] == 4 * 16  # equal compute
+        assert len(pd.read_csv(run / f"results/train/{method}/log.csv")) == 4
+    packed = [io.read_json(p) for p in sorted((run / "results/pack").glob("*_stats.json"))]
+    assert len(packed) == 2 and sum(p["packed"] for p in packed) == 96
+    for p in packed:
+        assert p["in"] == p["packed"] + sum(p["dropped"].values())
+    for stage in ("world_source", "download", "negate/00000", "train/clip", "report"):
+        assert (run / f"logs/{stage}.log").exists()
+
+
+def test_equal_compute_runs_see_the_same_data(run):
+    clip = pd.read_csv(run / "results/train/clip/log.csv")
+    triplet = pd.read_csv(run / "results/train/tripletclip/log.csv")
+    assert clip["pairs_seen"].tolist() == triplet["pairs_seen"].tolist()
+    # TripletCLIP's real term starts from the same weights and batch as CLIP, plus the hard negatives
+    assert "real" in triplet.columns and "synthetic" in triplet.columns
+
+
+def test_rerun_has_nothing_to_do_and_a_deleted_shard_reruns_only_its_dependents(run):
+    dry = snakemake(run, "-n", "all")
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+    backup = run / "pack-backup.tar"
+    shutil.copy(run / "results/pack/00001.tar", backup)
+    (run / "results/pack/00001.tar").unlink()
+    try:
+        dry = snakemake(run, "-n", "--quiet", "rules", "all")
+        out = dry.stdout + dry.stderr
+        jobs = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+                if len(line.split()) == 2 and line.split()[1].isdigit()}
+        jobs.pop("total", None)
+        assert jobs == {"pack": 1, "train": 2, "export": 2, "eval_sugarcrepe_model": 2, "report": 1, "all": 1}, out
+    finally:
+        shutil.copy(backup, run / "results/pack/00001.tar")
+
+
+def test_export_loads_through_local_dir_unchanged(run):
+    model_dir = run / "results/models/clip"
+    assert json.loads((model_dir / "open_clip_config.json").read_text()).keys() == {"model_cfg", "preprocess_cfg"}
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{model_dir}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{model_dir}")
+    trained, *_ = models.create("ViT-Tiny-P16-64")
+    trained.load_state_dict(models.load_checkpoint(run / "results/train/clip/checkpoint.pt")["model"])
+    text = tokenizer(["a small red circle left of a large blue square"])
+    image = torch.rand(1, 3, 64, 64)
+    model.eval(), trained.eval()
+    assert torch.equal(model.encode_text(text), trained.encode_text(text))
+    assert torch.equal(model.encode_image(image), trained.encode_image(image))
+
+
+def test_batched_evaluator_matches_the_per_sample_protocol(run):
+    """SugarCrepe's main_eval.py: one image at a time, positive and negative caption encoded per sample."""
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{run / 'results/models/tripletclip'}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{run / 'results/models/tripletclip'}")
+    model.eval()
+    bench = run / "results/benchmarks/sugarcrepe"
+    reference = {}
+    from PIL import Image
+    with torch.no_grad():
+        for category, samples in sugarcrepe.load(str(bench)).items():
+            correct = 0
+            for s in samples.values():
+                img = model.encode_image(preprocess(Image.open(bench / "images" / s["filename"])).unsqueeze(0))
+                txt = model.encode_text(tokenizer([s["caption"], s["negative_caption"]]))
+                img, txt = img / img.norm(dim=-1, keepdim=True), txt / txt.norm(dim=-1, keepdim=True)
+                scores = (img @ txt.T)[0]
+                correct += int(scores[0] > scores[1])
+            reference[category] = 100 * correct / len(samples)
+    ours = io.read_json(run / "results/eval/sugarcrepe/tripletclip.json")
+    for category, value in reference.items():
+        assert ours[category] == pytest.approx(value)
+
+
+def test_inspect_prints_a_packed_shard_and_draws_a_contact_sheet(run, capsys):
+    sheet = run / "sheet.png"
+    assert inspect.main([str(run / "results/pack/00000.tar"), "-n", "3", "--sheet", str(sheet)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("key ") == 3 and out.count("negative ") == 3 and "type " in out
+    assert sheet.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda c: c.update(stepz=3), "stepz"),
+    (lambda c: c["train"].update(learning_rate=1e-3), "learning_rate"),
+    (lambda c: c["negate"].update(types=["swap_colour"]), "swap_colour"),
+    (lambda c: c["train"].update(steps="many"), "many"),
+])
+def test_config_errors_name_the_key_before_any_job_runs(tmp_path, edit, key):
+    config = tiny_config()
+    edit(config)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "all")
+    assert result.returncode != 0
+    assert key in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
