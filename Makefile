@@ -11,9 +11,9 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: run test dry-run lint clean
 
+# torch goes first, by exact version: 2.14.1 is the CPU build served here (README, "Quick start").
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	# torch first, by exact version: the CPU build this machine serves (see README, "Install").
 	$(VENV)/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(VENV)/bin/pip install --quiet -e ".[test]"
 	touch $(STAMP)
