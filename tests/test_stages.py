@@ -62,6 +62,8 @@ def test_negate_synthesize_pack_account_for_every_sample(downloaded, tmp_path):
     assert totals == {"negated": 30, "unparsable": 1, "synthesized": 30, "packed": 30, "in": 31}
 
     rows = io.read_jsonl(tmp_path / "00000.jsonl")
+    packed_keys = [s["__key__"] for s in io.iter_shard(tmp_path / "00000_pack.tar")]
+    assert packed_keys == sorted(packed_keys)  # whatever order img2dataset's threads finished in
     for sample in io.iter_shard(tmp_path / "00000_pack.tar"):
         assert {"jpg", "txt", "neg.jpg", "neg.txt", "json"} <= set(sample)
         meta = json.loads(sample["json"])

@@ -3,8 +3,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import open_clip
@@ -151,3 +153,24 @@ def test_config_errors_name_the_key_before_any_job_runs(tmp_path, edit, key):
     assert result.returncode != 0
     assert key in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_killed_run_leaves_no_partial_output_and_resumes_to_the_same_report(run, tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    proc = subprocess.Popen([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "2", "all"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (tmp_path / "results/pack/00000.tar").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # the harshest stop: no handler in any job gets to clean up
+    proc.wait()
+    for tar in (tmp_path / "results").rglob("*.tar"):
+        assert io.has_end_marker(tar), f"{tar} is a partial shard under a final name"
+    for stats in (tmp_path / "results").rglob("*.json"):
+        json.loads(stats.read_text())
+    # what a user does after a hard kill: release Snakemake's lock, run again
+    assert snakemake(tmp_path, "--unlock").returncode == 0
+    result = snakemake(tmp_path, "--rerun-incomplete", "all")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (tmp_path / "results/report/sugarcrepe.csv").read_text() == \
+        (run / "results/report/sugarcrepe.csv").read_text()

@@ -69,7 +69,7 @@ def negate_shard(shard: str, output: str, stats_path: str, negator: Negator) -> 
     shard's stats: in = negated + sum(failed)."""
     errors: list[str] = []
     rows, failed, by_type = [], collections.Counter(), collections.Counter()
-    samples = io.iter_shard(shard, errors)
+    samples = sorted(io.iter_shard(shard, errors), key=lambda s: s["__key__"])  # stable output across runs
     for sample in tqdm(samples, desc=f"negate {shard}", unit="caption", mininterval=5):
         key = sample["__key__"]
         row = {"key": key, "caption": None, "neg_caption": None, "neg_type": None, "backend": negator.name}

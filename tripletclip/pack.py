@@ -24,8 +24,11 @@ def pack_shard(
     neg_images = {s["__key__"]: s for s in io.iter_shard(synthesized_tar, errors)}
     dropped = collections.Counter()
     seen = packed = 0
+    # img2dataset's threads store samples in the order they finish; sorting by key makes the packed shard, and so
+    # the training order, the same on every run.
+    samples = sorted(io.iter_shard(download_tar, errors), key=lambda s: s["__key__"])
     with io.shard_writer(output) as sink:
-        for sample in io.iter_shard(download_tar, errors):
+        for sample in samples:
             seen += 1
             key = sample["__key__"]
             reason = _check(sample, neg_rows.get(key), neg_images.get(key))
