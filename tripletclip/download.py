@@ -19,11 +19,6 @@ def shard_ids(num_samples: int, samples_per_shard: int) -> list[str]:
     return [f"{i:05d}" for i in range(math.ceil(num_samples / samples_per_shard))]
 
 
-def count_rows(url_list: str) -> int:
-    with open(url_list) as f:
-        return sum(1 for line in f if line.strip()) - 1  # header
-
-
 def download(
     url_list: str, output_dir: str, samples_per_shard: int, image_size: int, resize_mode: str = "border",
     url_col: str = "url", caption_col: str = "caption", processes: int = 1, threads: int = 8, timeout: int = 10,

@@ -71,7 +71,7 @@ def train(
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    net, preprocess_train, preprocess_val, tokenizer = models.create(model)
+    net, _, preprocess_val, tokenizer = models.create(model)
     loss_fn = losses.make_loss(method)
     need_neg_image, need_neg_text = losses.USES_NEG_IMAGE[method], losses.USES_NEG_TEXT[method]
     optimizer = torch.optim.AdamW(param_groups(net, weight_decay), lr=lr, betas=tuple(betas), eps=eps, fused=True)
