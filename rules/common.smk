@@ -1,5 +1,7 @@
 from snakemake.utils import validate
 
+from tripletclip.shapes import NEGATIVE_TYPES
+
 # Fails before any job runs, naming the offending key; also fills the schema's defaults.
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
@@ -14,7 +16,7 @@ def _num_samples():
 
 SHARDS = [f"{i:05d}" for i in range(-(-_num_samples() // config["download"]["samples_per_shard"]))]
 METHODS = config["train"]["methods"]
-CATEGORIES = ["add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj"]
+CATEGORIES = list(NEGATIVE_TYPES)  # SugarCrepe's seven categories are the seven negative types
 
 
 def url_list():
