@@ -37,18 +37,20 @@ def main() -> None:
               f"{__import__('os').cpu_count()} cores\n")
     per_rule = collections.defaultdict(list)
     for tsv in sorted((args.workdir / "logs").rglob("*.benchmark.tsv")):
-        rule = tsv.parent.name if tsv.parent.name != "logs" else tsv.name.split(".")[0]
+        parts = tsv.relative_to(args.workdir / "logs").parts  # logs/RULE.benchmark.tsv or logs/RULE/.../x.tsv
+        rule = parts[0] if len(parts) > 1 else parts[0].split(".")[0]
         with open(tsv) as f:
             per_rule[rule].append(float(next(csv.DictReader(f, delimiter="\t"))["s"]))
     print("| rule | jobs | seconds (sum) |\n|---|---:|---:|")
     for rule, seconds in sorted(per_rule.items(), key=lambda kv: -sum(kv[1])):
         print(f"| {rule} | {len(seconds)} | {sum(seconds):.1f} |")
     print(f"| **all jobs** | {sum(map(len, per_rule.values()))} | {sum(map(sum, per_rule.values())):.1f} |\n")
-    print("| method | steps x batch | train s | val image->text R@1 | text->image R@1 | chance |\n|---|---|---:|---:|---:|---:|")
-    for metrics in sorted((args.workdir / "results/train").glob("*/metrics.json")):
+    print("| method | seed | steps x batch | train s | val image->text R@1 | text->image R@1 | chance |\n"
+          "|---|---:|---|---:|---:|---:|---:|")
+    for metrics in sorted((args.workdir / "results/train").glob("*/seed*/metrics.json")):
         m = json.loads(metrics.read_text())
         v = m.get("val", {})
-        print(f"| {m['method']} | {m['steps']} x {m['batch_size']} | {m['seconds']:.0f} | {v.get('i2t_r1', 0):.1f} % "
+        print(f"| {m['method']} | {m['seed']} | {m['steps']} x {m['batch_size']} | {m['seconds']:.0f} | {v.get('i2t_r1', 0):.1f} % "
               f"| {v.get('t2i_r1', 0):.1f} % | {v.get('chance_r1', 0):.2f} % |")
 
 

@@ -16,6 +16,14 @@ def _num_samples():
 
 SHARDS = [f"{i:05d}" for i in range(-(-_num_samples() // config["download"]["samples_per_shard"]))]
 METHODS = config["train"]["methods"]
+SEEDS = config["train"]["seeds"]
+RUNS = expand("{method}/seed{seed}", method=METHODS, seed=SEEDS)  # one trained model per method and seed
+
+
+wildcard_constraints:
+    method="[a-z]+",
+    seed=r"\d+",
+    shard=r"\d+",
 CATEGORIES = list(NEGATIVE_TYPES)  # SugarCrepe's seven categories are the seven negative types
 
 

@@ -25,18 +25,18 @@ rule sugarcrepe_benchmark:
 rule eval_sugarcrepe_model:
     """SugarCrepe's protocol on one exported model."""
     input:
-        model="results/models/{method}",
+        model="results/models/{method}/seed{seed}",
         benchmark=expand(f"{sugarcrepe_dir()}/{{category}}.json", category=CATEGORIES),
     output:
-        "results/eval/sugarcrepe/{method}.json",
+        "results/eval/sugarcrepe/{method}/seed{seed}.json",
     params:
         sugarcrepe=config["eval"]["sugarcrepe"],
         benchmark_dir=lambda wildcards, input: os.path.dirname(input.benchmark[0]),
     threads: res("eval_sugarcrepe_model", "cpus_per_task")
     log:
-        "logs/eval_sugarcrepe/{method}.log",
+        "logs/eval_sugarcrepe/{method}/seed{seed}.log",
     benchmark:
-        "logs/eval_sugarcrepe/{method}.benchmark.tsv"
+        "logs/eval_sugarcrepe/{method}/seed{seed}.benchmark.tsv"
     resources:
         **resources_of("eval_sugarcrepe_model"),
     conda:
@@ -46,6 +46,6 @@ rule eval_sugarcrepe_model:
 
 
 rule eval_sugarcrepe:
-    """`snakemake eval_sugarcrepe`: SugarCrepe for every method."""
+    """`snakemake eval_sugarcrepe`: SugarCrepe for every method and seed."""
     input:
-        expand("results/eval/sugarcrepe/{method}.json", method=METHODS),
+        expand("results/eval/sugarcrepe/{run}.json", run=RUNS),

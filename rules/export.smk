@@ -1,15 +1,13 @@
 rule export:
-    """The trained model as an open_clip local directory: `local-dir:results/models/{method}`."""
+    """The trained model as an open_clip local directory: `local-dir:results/models/{method}/seed{seed}`."""
     input:
-        "results/train/{method}/checkpoint.pt",
+        "results/train/{method}/seed{seed}/checkpoint.pt",
     output:
-        directory("results/models/{method}"),
-    params:
-        model=config["train"]["model"],
+        directory("results/models/{method}/seed{seed}"),
     log:
-        "logs/export/{method}.log",
+        "logs/export/{method}/seed{seed}.log",
     benchmark:
-        "logs/export/{method}.benchmark.tsv"
+        "logs/export/{method}/seed{seed}.benchmark.tsv"
     resources:
         **resources_of("export"),
     conda:

@@ -1,20 +1,20 @@
 rule train:
-    """One model per method, all at equal compute (same steps, batch, data order and initialization)."""
+    """One model per method and seed, all at equal compute (same steps, global batch, data order, initialization).
+    Resumes by itself from results/train/{method}/seed{seed}/resume.pt when a previous attempt left one."""
     input:
         shards=expand("results/pack/{shard}.tar", shard=SHARDS),
         val=val_shard(),
     output:
-        checkpoint="results/train/{method}/checkpoint.pt",
-        log_csv="results/train/{method}/log.csv",
-        metrics="results/train/{method}/metrics.json",
+        checkpoint="results/train/{method}/seed{seed}/checkpoint.pt",
+        log_csv="results/train/{method}/seed{seed}/log.csv",
+        metrics="results/train/{method}/seed{seed}/metrics.json",
     params:
         train=config["train"],
-        seed=config["seed"],
     threads: res("train", "cpus_per_task")
     log:
-        "logs/train/{method}.log",
+        "logs/train/{method}/seed{seed}.log",
     benchmark:
-        "logs/train/{method}.benchmark.tsv"
+        "logs/train/{method}/seed{seed}.benchmark.tsv"
     resources:
         **resources_of("train"),
     conda:

@@ -20,6 +20,7 @@ from tripletclip import inspect, io, models, sugarcrepe
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 METHODS = ["clip", "tripletclip"]
+SEEDS = [0, 1]
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +29,8 @@ def tiny_config() -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["world"].update(num_samples=96, val_samples=32)
     config["download"].update(samples_per_shard=48, threads=4)
-    config["train"].update(methods=METHODS, steps=4, batch_size=16, warmup_steps=1, log_every=1, eval_every=2,
-                           shuffle_buffer=50)
+    config["train"].update(methods=METHODS, seeds=SEEDS, steps=4, batch_size=16, warmup_steps=1, log_every=1,
+                           eval_every=2, checkpoint_every=2, shuffle_buffer=50)
     config["eval"]["sugarcrepe"]["samples_per_category"] = 8
     return config
 
@@ -49,29 +50,36 @@ def run(tmp_path_factory):
 
 
 def test_dag_writes_the_report(run):
-    table = pd.read_csv(run / "results/report/sugarcrepe.csv", index_col="method")
-    assert list(table.index) == METHODS
+    table = pd.read_csv(run / "results/report/sugarcrepe.csv", index_col=["method", "seed"])
+    assert list(table.index) == [(m, s) for m in METHODS for s in SEEDS]
     assert list(table.columns) == list(sugarcrepe.CATEGORIES) + ["avg"]
     assert ((table >= 0) & (table <= 100)).all().all()
     assert table["avg"].tolist() == pytest.approx(table[list(sugarcrepe.CATEGORIES)].mean(axis=1).tolist(), abs=0.01)
+    summary = pd.read_csv(run / "results/report/sugarcrepe_summary.csv", index_col=["method", "statistic"])
+    for m in METHODS:
+        assert summary.loc[(m, "mean")].tolist() == pytest.approx(table.loc[m].mean().tolist(), abs=0.01)
+        assert summary.loc[(m, "std")].tolist() == pytest.approx(table.loc[m].std().tolist(), abs=0.01)
     markdown = (run / "results/report/sugarcrepe.md").read_text()
-    assert "Replace obj" in markdown and "tripletclip" in markdown
+    assert "Replace obj" in markdown and "tripletclip" in markdown and " ± " in markdown
+    assert "every model saw 64 anchor pairs (4 steps x global batch 16)" in markdown
     assert (run / "results/report/sugarcrepe.png").read_bytes()[:4] == b"\x89PNG"
     for method in METHODS:
-        metrics = io.read_json(run / f"results/train/{method}/metrics.json")
-        assert metrics["pairs_seen"] == 4 * 16  # equal compute
-        assert len(pd.read_csv(run / f"results/train/{method}/log.csv")) == 4
+        for seed in SEEDS:
+            metrics = io.read_json(run / f"results/train/{method}/seed{seed}/metrics.json")
+            assert metrics["pairs_seen"] == 4 * 16 and metrics["seed"] == seed  # equal compute
+            assert len(pd.read_csv(run / f"results/train/{method}/seed{seed}/log.csv")) == 4
+            assert not (run / f"results/train/{method}/seed{seed}/resume.pt").exists()
     packed = [io.read_json(p) for p in sorted((run / "results/pack").glob("*_stats.json"))]
     assert len(packed) == 2 and sum(p["packed"] for p in packed) == 96
     for p in packed:
         assert p["in"] == p["packed"] + sum(p["dropped"].values())
-    for stage in ("world_source", "download", "negate/00000", "train/clip", "report"):
+    for stage in ("world_source", "download", "negate/00000", "train/clip/seed0", "report"):
         assert (run / f"logs/{stage}.log").exists()
 
 
 def test_equal_compute_runs_see_the_same_data(run):
-    clip = pd.read_csv(run / "results/train/clip/log.csv")
-    triplet = pd.read_csv(run / "results/train/tripletclip/log.csv")
+    clip = pd.read_csv(run / "results/train/clip/seed0/log.csv")
+    triplet = pd.read_csv(run / "results/train/tripletclip/seed0/log.csv")
     assert clip["pairs_seen"].tolist() == triplet["pairs_seen"].tolist()
     # TripletCLIP's real term starts from the same weights and batch as CLIP, plus the hard negatives
     assert "real" in triplet.columns and "synthetic" in triplet.columns
@@ -89,18 +97,18 @@ def test_rerun_has_nothing_to_do_and_a_deleted_shard_reruns_only_its_dependents(
         jobs = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
                 if len(line.split()) == 2 and line.split()[1].isdigit()}
         jobs.pop("total", None)
-        assert jobs == {"pack": 1, "train": 2, "export": 2, "eval_sugarcrepe_model": 2, "report": 1, "all": 1}, out
+        assert jobs == {"pack": 1, "train": 4, "export": 4, "eval_sugarcrepe_model": 4, "report": 1, "all": 1}, out
     finally:
         shutil.copy(backup, run / "results/pack/00001.tar")
 
 
 def test_export_loads_through_local_dir_unchanged(run):
-    model_dir = run / "results/models/clip"
+    model_dir = run / "results/models/clip/seed0"
     assert json.loads((model_dir / "open_clip_config.json").read_text()).keys() == {"model_cfg", "preprocess_cfg"}
     model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{model_dir}")
     tokenizer = open_clip.get_tokenizer(f"local-dir:{model_dir}")
     trained, *_ = models.create("ViT-Tiny-P16-64")
-    trained.load_state_dict(models.load_checkpoint(run / "results/train/clip/checkpoint.pt")["model"])
+    trained.load_state_dict(models.load_checkpoint(run / "results/train/clip/seed0/checkpoint.pt")["model"])
     text = tokenizer(["a small red circle left of a large blue square"])
     image = torch.rand(1, 3, 64, 64)
     model.eval(), trained.eval()
@@ -110,8 +118,8 @@ def test_export_loads_through_local_dir_unchanged(run):
 
 def test_batched_evaluator_matches_the_per_sample_protocol(run):
     """SugarCrepe's main_eval.py: one image at a time, positive and negative caption encoded per sample."""
-    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{run / 'results/models/tripletclip'}")
-    tokenizer = open_clip.get_tokenizer(f"local-dir:{run / 'results/models/tripletclip'}")
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{run / 'results/models/tripletclip/seed0'}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{run / 'results/models/tripletclip/seed0'}")
     model.eval()
     bench = run / "results/benchmarks/sugarcrepe"
     reference = {}
@@ -126,7 +134,7 @@ def test_batched_evaluator_matches_the_per_sample_protocol(run):
                 scores = (img @ txt.T)[0]
                 correct += int(scores[0] > scores[1])
             reference[category] = 100 * correct / len(samples)
-    ours = io.read_json(run / "results/eval/sugarcrepe/tripletclip.json")
+    ours = io.read_json(run / "results/eval/sugarcrepe/tripletclip/seed0.json")
     for category, value in reference.items():
         assert ours[category] == pytest.approx(value)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -29,22 +28,27 @@ def load_checkpoint(path: str) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def export_local_dir(model_name: str, checkpoint: str, output_dir: str) -> None:
-    """Write `output_dir` as an open_clip local directory (open_clip_config.json + safetensors weights), so that
-    `open_clip.create_model_and_transforms("local-dir:" + output_dir)` loads the trained model unchanged."""
+def model_config(model_name: str) -> dict:
+    """The architecture config of an open_clip name, of our configs, or of a `local-dir:` model."""
+    if model_name.startswith("local-dir:"):
+        return io.read_json(Path(model_name.removeprefix("local-dir:")) / "open_clip_config.json")["model_cfg"]
     model_cfg = open_clip.get_model_config(model_name)
     if model_cfg is None:
         raise ValueError(f"unknown open_clip model {model_name!r}")
-    model = open_clip.create_model(model_name)
-    model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    preprocess_cfg = open_clip.get_model_preprocess_cfg(model)
+    return model_cfg
+
+
+def export_local_dir(checkpoint: str, output_dir: str) -> None:
+    """Write `output_dir` as an open_clip local directory (open_clip_config.json + safetensors weights) from a
+    checkpoint of the trainer (which records the model's config), so that
+    `open_clip.create_model_and_transforms("local-dir:" + output_dir)` loads the trained model unchanged."""
+    state = load_checkpoint(checkpoint)
     out = Path(output_dir)
     staging = out.with_name(out.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, staging / WEIGHTS_NAME)
-    config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}
-    io.write_json(staging / "open_clip_config.json", json.loads(json.dumps(config)))
+    save_file({k: v.contiguous() for k, v in state["model"].items()}, staging / WEIGHTS_NAME)
+    config = {"model_cfg": state["model_cfg"], "preprocess_cfg": state["preprocess_cfg"]}
+    io.write_json(staging / "open_clip_config.json", config)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)

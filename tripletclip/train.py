@@ -1,23 +1,64 @@
-"""The train stage: one open_clip model per method, at equal compute (same steps, same anchor batch, same data order,
-same initialization), with a training log and an in-distribution retrieval check."""
+"""The train stage: one open_clip model per method and seed, at equal compute (same steps, same global batch of anchor
+pairs, same data order, same initialization), on one process or many (torchrun / srun), resumable step for step.
+
+`python -m torch.distributed.run --nproc_per_node N -m tripletclip.train CONFIG.json` runs it outside Snakemake.
+"""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 import logging
 import math
+import os
 import random
+import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import open_clip
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from . import data, io, losses, models
 
 log = logging.getLogger(__name__)
+RESUME_NAME = "resume.pt"  # the running checkpoint; deleted once checkpoint.pt (the rule's output) is written
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """The `train:` block of config.yaml; the defaults are TripletCLIP's (ViT-B/32 from scratch on CC3M)."""
+
+    model: str = "ViT-B-32"
+    init: str | None = None  # a checkpoint.pt or a `local-dir:` model to start from; None: random weights
+    steps: int = 90_000
+    batch_size: int = 1024  # the global batch of anchor pairs; equal compute = steps x batch_size pairs per method
+    lr: float = 5e-4
+    weight_decay: float = 0.5
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_steps: int = 1000
+    grad_clip: float | None = 1.0
+    precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU | fp32 | bf16 | fp16 (with a grad scaler)
+    compile: bool = False
+    num_negatives: int = 1  # negative captions per caption (K); fewer in the data are masked out
+    loss_options: dict = dataclasses.field(default_factory=dict)  # per method, e.g. {ceclip: {imc_weight: 0.3}}
+    workers: int = 4
+    threads: int | None = None
+    shuffle_buffer: int = 2000
+    log_every: int = 10
+    eval_every: int = 500
+    checkpoint_every: int = 500
+
+    @classmethod
+    def from_config(cls, block: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in block.items() if k in names})
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -42,88 +83,232 @@ def cosine_with_warmup(warmup: int, total: int):
 
 
 @torch.no_grad()
-def retrieval_at_1(model, preprocess, tokenizer, images, captions, batch_size: int = 256) -> dict:
+def retrieval_at_1(model, preprocess, tokenizer, images, captions, batch_size: int = 256, device="cpu") -> dict:
     """Image->text and text->image recall@1 over paired lists (pair i is the only match of i)."""
     model.eval()
-    img = torch.cat([model.encode_image(torch.stack([preprocess(x) for x in images[i:i + batch_size]]),
-                                        normalize=True) for i in range(0, len(images), batch_size)])
-    txt = torch.cat([model.encode_text(tokenizer(captions[i:i + batch_size]), normalize=True)
+    img = torch.cat([model.encode_image(torch.stack([preprocess(x) for x in images[i:i + batch_size]]).to(device),
+                                        normalize=True).float() for i in range(0, len(images), batch_size)])
+    txt = torch.cat([model.encode_text(tokenizer(captions[i:i + batch_size]).to(device), normalize=True).float()
                      for i in range(0, len(captions), batch_size)])
     sim = img @ txt.T
-    target = torch.arange(len(images))
+    target = torch.arange(len(images), device=sim.device)
     model.train()
     return {"i2t_r1": (sim.argmax(1) == target).float().mean().item() * 100,
             "t2i_r1": (sim.argmax(0) == target).float().mean().item() * 100,
             "chance_r1": 100 / len(images)}
 
 
-def train(
-    shards: list[str], output_dir: str, method: str, model: str, steps: int, batch_size: int, lr: float,
-    weight_decay: float, warmup_steps: int, grad_clip: float | None, seed: int, val_shard: str | None = None,
-    workers: int = 0, log_every: int = 10, eval_every: int = 100, betas=(0.9, 0.999), eps: float = 1e-8,
-    shuffle_buffer: int = 2000, threads: int | None = None,
-) -> dict:
-    """Train `model` with loss `method`; writes checkpoint.pt, log.csv and metrics.json in `output_dir`."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if threads:
-        torch.set_num_threads(threads)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    net, _, preprocess_val, tokenizer = models.create(model)
-    loss_fn = losses.make_loss(method)
-    need_neg_image, need_neg_text = losses.USES_NEG_IMAGE[method], losses.USES_NEG_TEXT[method]
-    optimizer = torch.optim.AdamW(param_groups(net, weight_decay), lr=lr, betas=tuple(betas), eps=eps, fused=True)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(warmup_steps, steps))
-    val = data.read_pairs(val_shard) if val_shard else None
-    stream = data.batches(shards, batch_size, tokenizer, seed, workers, shuffle_buffer=shuffle_buffer)
-    transform = data.BatchTransform(open_clip.get_model_preprocess_cfg(net))
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device) from torchrun's environment or SLURM's (srun, one task per GPU)."""
+    env = os.environ
+    if "WORLD_SIZE" not in env and "SLURM_NTASKS" in env and int(env["SLURM_NTASKS"]) > 1:
+        env.setdefault("RANK", env["SLURM_PROCID"])
+        env.setdefault("LOCAL_RANK", env["SLURM_LOCALID"])
+        env.setdefault("WORLD_SIZE", env["SLURM_NTASKS"])
+    world = int(env.get("WORLD_SIZE", 1))
+    rank, local = int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0))
+    device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
 
-    rows, start = [], time.time()
-    progress = tqdm(range(1, steps + 1), desc=f"train {method}", unit="step", mininterval=2)
-    for step in progress:
-        image, text, neg_image, neg_text = next(stream)
-        image, neg_image = transform(image), transform(neg_image)
-        # Anchors and their negatives go through each tower in one batch.
-        n = image.shape[0]
-        img = net.encode_image(torch.cat([image, neg_image]) if need_neg_image else image, normalize=True)
-        txt = net.encode_text(torch.cat([text, neg_text]) if need_neg_text else text, normalize=True)
-        terms = loss_fn(img[:n], txt[:n], img[n:] if need_neg_image else None, txt[n:] if need_neg_text else None,
-                        net.logit_scale.exp())
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-        optimizer.step()
-        scheduler.step()
-        with torch.no_grad():
-            net.logit_scale.clamp_(0, math.log(100))  # as open_clip: temperature no lower than 0.01
-        if step % log_every == 0 or step == steps:
-            row = {"step": step, "pairs_seen": step * batch_size, "lr": scheduler.get_last_lr()[0],
-                   "logit_scale": net.logit_scale.exp().item(), "seconds": round(time.time() - start, 2),
-                   **{k: round(v.item(), 5) for k, v in terms.items()}}
-            if val and (step % eval_every == 0 or step == steps):
-                row.update(retrieval_at_1(net, preprocess_val, tokenizer, *val))
-            rows.append(row)
-            progress.set_postfix(loss=f"{row['loss']:.3f}")
-    seconds = time.time() - start
 
-    with io.atomic_path(out / "checkpoint.pt") as tmp:
-        torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "step": steps,
-                    "method": method, "model_name": model, "seed": seed}, tmp)
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+             "numpy_rest": list(np.random.get_state()[2:])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), *state["numpy_rest"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision == "fp32":
+        return nullcontext(), precision
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype), precision
+
+
+def build_model(cfg: TrainConfig, device):
+    """(model, eval transform, tokenizer, architecture name): `cfg.model` from scratch, or `cfg.init`'s weights."""
+    if cfg.init and cfg.init.startswith("local-dir:"):
+        net, _, preprocess_val, tokenizer = models.create(cfg.init, device=device)
+        return net, preprocess_val, tokenizer, cfg.init
+    net, _, preprocess_val, tokenizer = models.create(cfg.model, device=device)
+    if cfg.init:
+        net.load_state_dict(models.load_checkpoint(cfg.init)["model"])
+    return net, preprocess_val, tokenizer, cfg.model
+
+
+def write_log(rows: list[dict], path: Path) -> None:
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    with io.atomic_path(out / "log.csv") as tmp, open(tmp, "w", newline="") as f:
+    with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    metrics = {"method": method, "model": model, "steps": steps, "batch_size": batch_size,
-               "pairs_seen": steps * batch_size, "seed": seed, "seconds": round(seconds, 1),
-               "final_loss": rows[-1]["loss"]}
+
+
+def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, seed: int,
+          val_shard: str | None = None, stop_after: int | None = None) -> dict | None:
+    """Train with loss `method`; writes checkpoint.pt, log.csv, metrics.json and tensorboard/ in `output_dir`.
+
+    Resumes from output_dir/resume.pt when it exists (written every cfg.checkpoint_every steps). `stop_after` stops
+    after that many steps as if killed (tests). Returns the metrics on rank 0 (None elsewhere or when stopped)."""
+    out = Path(output_dir)
+    rank, world, device = setup_distributed()
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} does not split over {world} processes")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    net, preprocess_val, tokenizer, model_name = build_model(cfg, device)
+    options = dict(cfg.loss_options.get(method, {}))
+    if method == "ceclip":
+        options.setdefault("num_negatives", cfg.num_negatives)
+    loss_fn = losses.make_loss(method, **options).to(device)
+    need_neg_image, need_neg_text = losses.USES_NEG_IMAGE[method], losses.USES_NEG_TEXT[method]
+    optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
+                                  eps=cfg.eps, fused=True)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(cfg.warmup_steps, cfg.steps))
+    autocast, precision = _autocast(cfg.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+    step, position, rows, seconds = 0, (0, 0), [], 0.0
+    resume = out / RESUME_NAME
+    if resume.exists():
+        state = torch.load(resume, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        loss_fn.load_state_dict(state["loss"])
+        _set_rng_state(state["rng"])
+        step, position, rows, seconds = state["step"], tuple(state["position"]), state["log"], state["seconds"]
+        log.info("resuming %s from step %d (epoch %d, batch %d)", method, step, *position)
+
+    model = net
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
+                                                          else None)
+    if cfg.compile:
+        model = torch.compile(model)
+    preprocess_cfg = open_clip.get_model_preprocess_cfg(net)
+    stream = data.batches(shards, cfg.batch_size // world, tokenizer, data.BatchTransform(preprocess_cfg), seed,
+                          start=position, workers=cfg.workers, rank=rank, world_size=world,
+                          num_negatives=cfg.num_negatives, neg_images=need_neg_image,
+                          shuffle_buffer=cfg.shuffle_buffer)
+    val = data.read_pairs(val_shard) if val_shard and rank == 0 else None
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(out / "tensorboard", purge_step=step + 1 if step else None)
+
+    def save(path: Path, final: bool) -> None:
+        state = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "method": method,
+                 "model_name": model_name, "model_cfg": models.model_config(model_name), "seed": seed,
+                 "preprocess_cfg": preprocess_cfg, "loss": loss_fn.state_dict()}
+        if not final:
+            state.update(scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), rng=_rng_state(),
+                         position=list(position), log=rows, seconds=seconds)
+        with io.atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+    progress = tqdm(total=cfg.steps, initial=step, desc=f"train {method}", unit="step", mininterval=2,
+                    disable=rank != 0)
+    window_start, window_step = time.time(), step
+    while step < cfg.steps:
+        tick = time.time()
+        position, (image, text, neg_image, neg_text, neg_mask) = next(stream)
+        n, k = text.shape[0], neg_text.shape[1]
+        image = torch.cat([image, neg_image]) if need_neg_image else image
+        text = torch.cat([text, neg_text.reshape(n * k, -1)]) if need_neg_text else text
+        with autocast:
+            img, txt, logit_scale = model(image.to(device, non_blocking=True), text.to(device, non_blocking=True))[:3]
+        img, txt = img.float(), txt.float()
+        terms = loss_fn(img[:n], txt[:n], img[n:] if need_neg_image else None,
+                        txt[n:].reshape(n, k, -1) if need_neg_text else None, logit_scale.float(),
+                        neg_mask=neg_mask.to(device) if need_neg_text else None)
+        optimizer.zero_grad(set_to_none=True)
+        # Each rank back-propagates the global loss through its own samples only (losses.gather_features) and DDP
+        # averages: scaling by the world size makes the step the one-process step on the global batch.
+        scaler.scale(terms["loss"] * world).backward()
+        if cfg.grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        with torch.no_grad():
+            net.logit_scale.clamp_(0, math.log(100))  # as open_clip: temperature no lower than 0.01
+        step += 1
+        seconds += time.time() - tick
+        progress.update(1)
+        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+            now = time.time()
+            row = {"step": step, "pairs_seen": step * cfg.batch_size, "epoch": position[0],
+                   "lr": scheduler.get_last_lr()[0], "logit_scale": net.logit_scale.exp().item(),
+                   "samples_per_s": round((step - window_step) * cfg.batch_size / (now - window_start), 1),
+                   "seconds": round(seconds, 2), **{k: round(v.item(), 5) for k, v in terms.items()}}
+            window_start, window_step = now, step
+            if val and (step % cfg.eval_every == 0 or step == cfg.steps):
+                row.update(retrieval_at_1(net, preprocess_val, tokenizer, *val, device=device))
+            rows.append(row)
+            for key, value in row.items():
+                if key not in ("step", "pairs_seen", "epoch", "seconds"):
+                    writer.add_scalar(f"train/{key}", value, step)
+            progress.set_postfix(loss=f"{row['loss']:.3f}")
+        if step < cfg.steps and step % cfg.checkpoint_every == 0 and rank == 0:
+            save(resume, final=False)
+        if stop_after is not None and step >= stop_after:
+            progress.close()
+            if writer:
+                writer.close()
+            return None
+    progress.close()
+    if world > 1:
+        dist.barrier()
+    if rank != 0:
+        return None
+    writer.close()
+    save(out / "checkpoint.pt", final=True)
+    write_log(rows, out / "log.csv")
+    metrics = {"method": method, "model": model_name, "steps": cfg.steps, "batch_size": cfg.batch_size,
+               "pairs_seen": cfg.steps * cfg.batch_size, "seed": seed, "world_size": world,
+               "precision": precision, "seconds": round(seconds, 1), "final_loss": rows[-1]["loss"]}
     if val:
         metrics["val"] = {k: rows[-1][k] for k in ("i2t_r1", "t2i_r1", "chance_r1")}
         metrics["val"]["pairs"] = len(val[0])
     io.write_json(out / "metrics.json", metrics)
-    log.info("%s: %d steps in %.0f s, final loss %.3f %s", method, steps, seconds, rows[-1]["loss"],
-             metrics.get("val", ""))
+    resume.unlink(missing_ok=True)
+    log.info("%s seed %d: %d steps in %.0f s, final loss %.3f %s", method, seed, cfg.steps, seconds,
+             rows[-1]["loss"], metrics.get("val", ""))
     return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point for torchrun/srun: one JSON argument {shards, output_dir, method, seed, val_shard, train}."""
+    spec = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    train(spec["shards"], spec["output_dir"], spec["method"], TrainConfig.from_config(spec["train"]), spec["seed"],
+          val_shard=spec.get("val_shard"))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

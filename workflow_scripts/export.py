@@ -4,7 +4,7 @@ from tripletclip import logs, models
 
 def main(smk):
     logs.setup(smk.log[0])
-    models.export_local_dir(smk.params.model, smk.input[0], smk.output[0])
+    models.export_local_dir(smk.input[0], smk.output[0])
 
 
 if __name__ == "__main__":

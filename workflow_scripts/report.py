@@ -4,9 +4,10 @@ from tripletclip import logs, report
 
 def main(smk):
     log = logs.setup(smk.log[0])
-    table = report.write_report(dict(zip(smk.params.methods, smk.input)), smk.output.csv, smk.output.markdown,
-                                smk.output.plot)
-    log.info("SugarCrepe:\n%s", table.to_string())
+    runs = {(method, seed): path for (method, seed), path in zip(smk.params.runs, smk.input.sugarcrepe)}
+    summary = report.write_report(runs, list(smk.input.metrics), smk.output.csv, smk.output.summary,
+                                  smk.output.markdown, smk.output.plot)
+    log.info("SugarCrepe:\n%s", summary.to_string())
 
 
 if __name__ == "__main__":

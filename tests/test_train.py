@@ -1,0 +1,172 @@
+"""The trainer and its data: equal data order for any number of processes and workers, the released TripletData
+format, K negatives, exact resume, and a 2-process (gloo) run equal to one process on the same global batch."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from tripletclip import data, io, losses, models, shapes, train
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+HELPER = Path(__file__).parent / "helpers" / "gather_loss.py"
+
+
+def write_triplets(path: Path, start: int, count: int, fmt: str = "pipeline", negatives: int = 1) -> None:
+    """`count` shapes-world triplets; `negatives` > 1 writes several negative captions, one per line."""
+    heldout = shapes.heldout_combos(0, 0)
+    keys = data.FORMATS[fmt]
+    with io.shard_writer(path) as sink:
+        for i in range(start, start + count):
+            rng = random.Random(i)
+            scene = shapes.sample_scene(rng, "train", heldout)
+            kinds = shapes.applicable_types(scene, shapes.NEGATIVE_TYPES)[:negatives]
+            negs = [shapes.negative(scene, kind, rng) for kind in kinds]
+            sink.write({"__key__": f"{i:06d}",
+                        keys[0]: io.encode_jpeg(shapes.render(scene, 64, seed=i)),
+                        keys[1]: shapes.describe(scene).encode(),
+                        keys[2]: io.encode_jpeg(shapes.render(negs[0], 64, seed=-i - 1)),
+                        keys[3]: "\n".join(shapes.describe(n) for n in negs).encode()})
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("triplets")
+    paths = [root / f"{i:05d}.tar" for i in range(3)]
+    for i, path in enumerate(paths):
+        write_triplets(path, 40 * i, 40)
+    return [str(p) for p in paths]
+
+
+def loader_batches(shards, batch_size, count, **kwargs):
+    _, _, _, tokenizer = models.create("ViT-Tiny-P16-64")
+    transform = data.BatchTransform({"size": 64, "mean": (0.5,) * 3, "std": (0.5,) * 3})
+    stream = data.batches(shards, batch_size, tokenizer, transform, seed=3, shuffle_buffer=30, **kwargs)
+    return [next(stream) for _ in range(count)]
+
+
+def test_the_global_batch_is_the_same_for_any_number_of_ranks_and_workers(shards):
+    one = loader_batches(shards, 16, 10)  # 120 samples = 7 batches: the epoch boundary is crossed
+    assert [pos for pos, _ in one][6:8] == [(0, 7), (1, 1)]
+    ranks = [loader_batches(shards, 8, 10, rank=r, world_size=2) for r in range(2)]
+    workers = loader_batches(shards, 16, 10, workers=2)
+    for i, (_, batch) in enumerate(one):
+        for j, tensor in enumerate(batch[:2]):
+            assert torch.equal(tensor, torch.cat([ranks[0][i][1][j], ranks[1][i][1][j]]))
+            assert torch.equal(tensor, workers[i][1][j])
+    assert not torch.equal(one[0][1][1], one[7][1][1])  # a new epoch is reshuffled
+    # resuming at a position gives the rest of the sequence, without the skipped batches
+    resumed = loader_batches(shards, 16, 3, start=one[5][0])
+    for (_, a), (_, b) in zip(resumed, one[6:9]):
+        assert torch.equal(a[1], b[1])
+
+
+def test_the_released_tripletdata_format_reads_as_our_own(shards, tmp_path):
+    ours, released = tmp_path / "ours.tar", tmp_path / "released.tar"
+    write_triplets(ours, 0, 32)
+    write_triplets(released, 0, 32, fmt="tripletdata")
+    names = {name for sample in io.iter_shard(released) for name in sample if not name.startswith("__")}
+    assert names == {"image", "neg_image", "caption", "neg_caption"}
+    a, b = loader_batches([str(ours)], 16, 2), loader_batches([str(released)], 16, 2)
+    for (_, x), (_, y) in zip(a, b):
+        for u, v in zip(x, y):
+            assert torch.equal(u, v)
+
+
+def test_k_negatives_come_with_a_mask(tmp_path):
+    path = tmp_path / "k.tar"
+    write_triplets(path, 0, 16, negatives=2)
+    (_, batch), = loader_batches([str(path)], 16, 1, num_negatives=3)
+    image, text, neg_image, neg_text, mask = batch
+    assert neg_text.shape[:2] == (16, 3) and mask.shape == (16, 3)
+    assert mask[:, :2].all() and not mask[:, 2].any()
+    assert (neg_text[:, 2] == neg_text[0, 2]).all()  # the padding is the empty caption
+
+
+def config(**changes):
+    base = dict(model="ViT-Tiny-P16-64", steps=6, batch_size=16, lr=1e-3, weight_decay=0.1, warmup_steps=2,
+                workers=0, threads=1, shuffle_buffer=30, log_every=1, eval_every=3, checkpoint_every=2)
+    return train.TrainConfig.from_config({**base, **changes})
+
+
+@pytest.mark.parametrize("method", ["ceclip", "tripletclip"])
+def test_a_killed_run_resumes_to_the_same_weights(shards, tmp_path, method):
+    cfg = config(num_negatives=1)
+    whole = train.train(shards, tmp_path / "whole", method, cfg, seed=1)
+    assert train.train(shards, tmp_path / "split", method, cfg, seed=1, stop_after=3) is None
+    assert (tmp_path / "split" / train.RESUME_NAME).exists() and not (tmp_path / "split/checkpoint.pt").exists()
+    resumed = train.train(shards, tmp_path / "split", method, cfg, seed=1)  # resumes from step 2's checkpoint
+    a = models.load_checkpoint(tmp_path / "whole/checkpoint.pt")
+    b = models.load_checkpoint(tmp_path / "split/checkpoint.pt")
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    assert a["loss"].keys() == b["loss"].keys()
+    for name in a["loss"]:
+        assert torch.equal(a["loss"][name], b["loss"][name])
+    assert resumed["final_loss"] == whole["final_loss"]
+    log_whole, log_split = pd.read_csv(tmp_path / "whole/log.csv"), pd.read_csv(tmp_path / "split/log.csv")
+    assert log_whole["step"].tolist() == log_split["step"].tolist() == list(range(1, 7))
+    assert log_whole["loss"].tolist() == log_split["loss"].tolist()
+    assert not (tmp_path / "split" / train.RESUME_NAME).exists()
+    assert list((tmp_path / "split/tensorboard").glob("events.out.tfevents.*"))
+    if method == "ceclip":
+        assert "tau" in a["loss"]  # the adaptive margin is part of the checkpoint
+
+
+def test_init_from_a_checkpoint_or_a_local_dir_and_the_paper_defaults(shards, tmp_path):
+    defaults = train.TrainConfig()
+    assert (defaults.lr, defaults.weight_decay, defaults.betas, defaults.eps) == (5e-4, 0.5, (0.9, 0.999), 1e-8)
+    train.train(shards, tmp_path / "a", "clip", config(steps=2), seed=0)
+    models.export_local_dir(tmp_path / "a/checkpoint.pt", tmp_path / "exported")
+    for init in (str(tmp_path / "a/checkpoint.pt"), f"local-dir:{tmp_path / 'exported'}"):
+        net, *_ = train.build_model(config(init=init), "cpu")
+        trained = models.load_checkpoint(tmp_path / "a/checkpoint.pt")["model"]
+        assert all(torch.equal(v, trained[k]) for k, v in net.state_dict().items())
+    groups = train.param_groups(net, 0.5)
+    no_decay = {id(p) for p in groups[0]["params"]}
+    assert id(net.logit_scale) in no_decay and groups[1]["weight_decay"] == 0.5
+    assert all(p.ndim >= 2 for p in groups[1]["params"])
+
+
+def torchrun(nproc: int, *args: str) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
+                    "--standalone", *args], check=True, env=env, cwd=REPO, timeout=300,
+                   capture_output=True)
+
+
+@pytest.mark.parametrize("method", sorted(losses.LOSSES))
+def test_two_gloo_processes_give_the_loss_and_gradients_of_one(tmp_path, method):
+    torchrun(1, str(HELPER), method, str(tmp_path / "one.pt"))
+    torchrun(2, str(HELPER), method, str(tmp_path / "two.pt"))
+    one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    assert set(one) == set(two) and "loss" in one
+    for name in one:
+        assert torch.allclose(one[name], two[name], atol=1e-6), name
+
+
+def test_two_gloo_processes_train_like_one_on_the_same_global_batch(shards, tmp_path):
+    # Adam moves a parameter by up to lr per step whatever the size of its gradient once that is well below eps. The
+    # attention key biases have a gradient that is exactly 0 in exact arithmetic (softmax ignores a constant shift)
+    # and float noise of ~1e-9 here, different for 1 and 2 processes; eps 1e-6 keeps that noise from being amplified,
+    # so the comparison measures the gradients that exist.
+    results = {}
+    for nproc in (1, 2):
+        out = tmp_path / f"nproc{nproc}"
+        spec = {"shards": shards, "output_dir": str(out), "method": "tripletclip", "seed": 0,
+                "train": train.dataclasses.asdict(config(steps=4, checkpoint_every=100, eps=1e-6))}
+        (tmp_path / f"spec{nproc}.json").write_text(json.dumps(spec))
+        torchrun(nproc, "-m", "tripletclip.train", str(tmp_path / f"spec{nproc}.json"))
+        results[nproc] = (pd.read_csv(out / "log.csv"), models.load_checkpoint(out / "checkpoint.pt")["model"])
+        assert io.read_json(out / "metrics.json")["world_size"] == nproc
+    (log1, w1), (log2, w2) = results[1], results[2]
+    assert log1["loss"].tolist() == pytest.approx(log2["loss"].tolist(), abs=1e-5)
+    for name, tensor in w1.items():
+        assert torch.allclose(tensor, w2[name], atol=1e-5), name
