@@ -17,7 +17,6 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import webdataset as wds
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
@@ -46,9 +45,9 @@ def triplet_fields(sample: dict) -> tuple[bytes, bytes, bytes, bytes] | None:
 
 
 class BatchTransform:
-    """The model's eval preprocessing (resize the short side, center crop, normalize by its mean and std) on uint8
-    images, resizing only those not already at the model's size and normalizing the whole batch at once: per-image
-    float transforms cost more than the tiny model's training step on a CPU."""
+    """The model's eval preprocessing (resize the short side, center crop, normalize by its mean and std): `fit` brings
+    each decoded image to the model's size (a no-op for images already there), `__call__` normalizes the whole uint8
+    batch at once: per-image float transforms cost more than the tiny model's training step on a CPU."""
 
     def __init__(self, preprocess_cfg: dict):
         size = preprocess_cfg["size"]
@@ -63,10 +62,8 @@ class BatchTransform:
         return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float().div_(255)
-        if list(x.shape[-2:]) != self.size:
-            x = F.interpolate(x, size=self.size, mode="bicubic", antialias=True, align_corners=False).clamp_(0, 1)
-        return (x - self.mean) / self.std
+        """A uint8 batch already at the model's size (see `fit`), normalized."""
+        return (images.float().div_(255) - self.mean) / self.std
 
 
 class TripletBatches(torch.utils.data.IterableDataset):
