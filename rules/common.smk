@@ -44,6 +44,11 @@ def benchmark_spec(benchmark):
     return {"spec": f"results/benchmarks/{benchmark}/spec.json"}
 
 
+def negate_env():
+    """vLLM pins its own torch: with that backend the negate rule runs in an env of its own."""
+    return "../envs/vllm.yaml" if config["negate"]["backend"] == "vllm" else "../envs/pipeline.yaml"
+
+
 def res(rule, key):
     """A resource of `rule` from config's resources block, falling back to its default."""
     return config["resources"].get(rule, {}).get(key, config["resources"]["default"][key])

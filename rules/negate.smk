@@ -1,5 +1,6 @@
 rule negate:
-    """A hard-negative caption for every downloaded sample of one shard."""
+    """Hard-negative captions for every downloaded sample of one shard (negate.backend: shapes, rules, vllm,
+    transformers); resumes from its checkpoint when rerun."""
     input:
         "results/download/{shard}.tar",
     output:
@@ -17,6 +18,6 @@ rule negate:
     resources:
         **resources_of("negate"),
     conda:
-        "../envs/pipeline.yaml"
+        negate_env()
     script:
         "../workflow_scripts/negate.py"

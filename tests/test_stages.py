@@ -45,7 +45,7 @@ def test_negate_synthesize_pack_account_for_every_sample(downloaded, tmp_path):
         n = negate.negate_shard(str(root / "download" / f"{shard}.tar"), str(tmp_path / f"{shard}.jsonl"),
                                 str(tmp_path / f"{shard}_neg.json"), negator)
         assert n["in"] == n["negated"] + sum(n["failed"].values())
-        assert sum(n["by_type"].values()) == n["negated"]
+        assert sum(n["by_type"].values()) == n["negatives"] == n["negated"]
         s = synthesize.synthesize_shard(str(tmp_path / f"{shard}.jsonl"), str(tmp_path / f"{shard}_syn.tar"),
                                         str(tmp_path / f"{shard}_syn.json"), synthesizer)
         assert s["in"] == s["synthesized"] + sum(s["skipped"].values()) + sum(s["failed"].values())
@@ -88,8 +88,9 @@ def test_pack_drops_bad_samples_with_a_reason(tmp_path):
         sink.write({"__key__": "nocaption", "jpg": image})
         sink.write({"__key__": "nonegative", "jpg": image, "txt": "a small red circle left of a large blue square"})
         sink.write({"__key__": "noimage", "jpg": image, "txt": "a small red circle left of a large blue square"})
-    row = lambda k, status="ok": {"key": k, "caption": "c", "neg_caption": "a small blue circle left of a large red square",
-                                  "neg_type": "swap_att", "backend": "shapes", "status": status}
+    neg = [{"text": "a small blue circle left of a large red square", "type": "swap_att"}]
+    row = lambda k, status="ok": {"key": k, "caption": "c", "negatives": neg if status == "ok" else [],
+                                  "backend": "shapes", "attempts": 1, "status": status}
     io.write_jsonl(tmp_path / "neg.jsonl", [row("good"), row("corrupt"), row("nocaption"),
                                             row("nonegative", "unparsable"), row("noimage")])
     with io.shard_writer(tmp_path / "syn.tar") as sink:
@@ -108,12 +109,41 @@ def test_pack_drops_bad_samples_with_a_reason(tmp_path):
 def test_negator_keeps_the_wording_and_is_seeded_by_key():
     negator = negate.make_negator("shapes", seed=0)
     caption = "there is a small red circle to the left of a large blue square"
-    neg, kind = negator("k1", caption)
-    assert neg.startswith("there is a ") and neg != caption and kind in shapes.NEGATIVE_TYPES
-    assert negator("k1", caption) == (neg, kind)
-    assert len({negator(f"k{i}", caption)[1] for i in range(50)}) >= 5
-    with pytest.raises(negate.NegationError) as e:
-        negator("k", "a cat")
-    assert e.value.reason == "unparsable"
+    [out] = negator.negate([("k1", caption)])
+    [neg] = out.negatives
+    assert neg["text"].startswith("there is a ") and neg["text"] != caption and neg["type"] in shapes.NEGATIVE_TYPES
+    assert negator.negate([("k1", caption)])[0] == out
+    assert len({negator.negate([(f"k{i}", caption)])[0].negatives[0]["type"] for i in range(50)}) >= 5
+    assert negator.negate([("k", "a cat")])[0].status == "unparsable"
     with pytest.raises(ValueError, match="unknown negative types"):
         negate.make_negator("shapes", types=["swap_color"])
+
+
+def test_shapes_negator_gives_k_negatives_of_distinct_types_the_first_as_with_k_1():
+    caption = "a small red circle left of a large blue square"
+    one = negate.make_negator("shapes", seed=0).negate([("k1", caption)])[0]
+    four = negate.make_negator("shapes", seed=0, num_negatives=4).negate([("k1", caption)])[0]
+    assert len(four.negatives) == 4 and len({n["type"] for n in four.negatives}) == 4
+    assert four.negatives[0] == one.negatives[0]
+    assert len({n["text"] for n in four.negatives}) == 4 and caption not in {n["text"] for n in four.negatives}
+
+
+def test_k_negatives_reach_the_packed_shard_one_per_line(downloaded, tmp_path):
+    root, ids, _ = downloaded
+    shard = str(root / "download" / f"{ids[0]}.tar")
+    negate.negate_shard(shard, str(tmp_path / "n.jsonl"), str(tmp_path / "n.json"),
+                        negate.make_negator("shapes", seed=0, num_negatives=3, forbidden=HELDOUT))
+    synthesize.synthesize_shard(str(tmp_path / "n.jsonl"), str(tmp_path / "s.tar"), str(tmp_path / "s.json"),
+                                synthesize.make_synthesizer("shapes", image_size=64, seed=0))
+    pack.pack_shard(shard, str(tmp_path / "n.jsonl"), str(tmp_path / "s.tar"), str(tmp_path / "p.tar"),
+                    str(tmp_path / "p.json"))
+    rows = {r["key"]: r for r in io.read_jsonl(tmp_path / "n.jsonl")}
+    drawn = {s["__key__"]: s["txt"].decode() for s in io.iter_shard(tmp_path / "s.tar")}
+    packed = list(io.iter_shard(tmp_path / "p.tar"))
+    assert packed
+    for sample in packed:
+        lines = sample["neg.txt"].decode().split("\n")
+        meta = json.loads(sample["json"])
+        assert lines == [n["text"] for n in rows[sample["__key__"]]["negatives"]] and len(lines) == 3
+        assert meta["neg_types"] == [n["type"] for n in rows[sample["__key__"]]["negatives"]]
+        assert drawn[sample["__key__"]] == lines[0]  # the negative image draws the first negative

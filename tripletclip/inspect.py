@@ -36,7 +36,8 @@ def describe(sample: dict) -> str:
     if "neg.txt" in sample:
         lines.append(f"negative  {_text(sample, 'neg.txt')}")
     if "neg_type" in meta:
-        lines.append(f"type      {meta['neg_type']}  (negate: {meta.get('negate_backend')}, "
+        types = ", ".join(meta.get("neg_types", [meta["neg_type"]]))
+        lines.append(f"type      {types}  (negate: {meta.get('negate_backend')}, "
                      f"synthesize: {meta.get('synthesize_backend')})")
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
 """The pack stage: join a downloaded shard with its negatives into triplet shards (jpg, txt, neg.jpg, neg.txt, json).
+neg.txt holds every negative caption, one per line, the first being the one neg.jpg draws.
 
 Every downloaded sample is either packed or dropped with a reason, and the stats say so: in = packed + sum(dropped).
 """
@@ -36,12 +37,13 @@ def pack_shard(
                 dropped[reason] += 1
                 continue
             row = neg_rows[key]
-            meta = {"key": key, "neg_type": row["neg_type"], "negate_backend": row["backend"],
+            types = [n["type"] for n in row["negatives"]]
+            meta = {"key": key, "neg_type": types[0], "neg_types": types, "negate_backend": row["backend"],
                     "synthesize_backend": json.loads(neg_images[key].get("json", b"{}")).get("backend")}
             if "json" in sample:  # img2dataset's own record: url, status, original size
                 meta["source"] = json.loads(sample["json"])
             sink.write({"__key__": key, "jpg": sample["jpg"], "txt": sample["txt"],
-                        "neg.jpg": neg_images[key]["jpg"], "neg.txt": row["neg_caption"].encode(), "json": meta})
+                        "neg.jpg": neg_images[key]["jpg"], "neg.txt": "\n".join(n["text"] for n in row["negatives"]).encode(), "json": meta})
             packed += 1
     count_in = seen
     if download_stats and Path(download_stats).exists():

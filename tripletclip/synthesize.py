@@ -53,23 +53,24 @@ def make_synthesizer(backend: str, **options) -> Synthesizer:
 
 
 def synthesize_shard(negatives: str, output: str, stats_path: str, synthesizer: Synthesizer) -> dict:
-    """Render the negative caption of every negated row of `negatives` (the negate stage's JSON lines) into a
+    """Render the first negative caption of every negated row of `negatives` (the negate stage's JSON lines) into a
     webdataset shard of (jpg, txt); stats: in = synthesized + sum(skipped) + sum(failed)."""
     rows = io.read_jsonl(negatives)
     skipped, failed = collections.Counter(), collections.Counter()
     done = 0
     with io.shard_writer(output) as sink:
         for row in tqdm(rows, desc=f"synthesize {negatives}", unit="img", mininterval=5):
-            if row.get("status") != "ok" or not row.get("neg_caption"):
+            if row.get("status") != "ok" or not row.get("negatives"):
                 skipped["no_negative_caption"] += 1
                 continue
+            caption = row["negatives"][0]["text"]  # the image is drawn for the first negative; the rest are text-only
             try:
-                image = synthesizer(row["key"], row["neg_caption"])
+                image = synthesizer(row["key"], caption)
             except SynthesisError as e:
                 failed[e.reason] += 1
                 log.warning("%s: no image (%s)", row["key"], e)
                 continue
-            sink.write({"__key__": row["key"], "jpg": io.encode_jpeg(image), "txt": row["neg_caption"],
+            sink.write({"__key__": row["key"], "jpg": io.encode_jpeg(image), "txt": caption,
                         "json": {"backend": synthesizer.name}})
             done += 1
     stats = {"in": len(rows), "synthesized": done, "skipped": dict(skipped), "failed": dict(failed),

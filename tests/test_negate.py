@@ -1,0 +1,298 @@
+"""The negate stage on real captions: the rules backend, the LLM backends (transformers on a tiny random model, vLLM
+at its boundary), the answer checks, resume, the inputs it reads and its command line."""
+
+import collections
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import fake_vllm, tiny_lm
+from tripletclip import io, negate
+from tripletclip.negate import answers, rules
+from tripletclip.negate.prompt import PAPER_PROMPT, chat_prompt
+
+REAL = (Path(__file__).parent / "data" / "real_captions.txt").read_text().splitlines()
+
+
+@pytest.fixture(scope="module")
+def rule_negator():
+    return rules.RuleNegator()
+
+
+# (caption, type, the negative with key "0"): COCO / CC3M style, capitals, typos and punctuation kept.
+RULES_TABLE = [
+    ("A large red bus parked next to a small white car.", "swap_att",
+     "A small red bus parked next to a large white car."),
+    ("An orange cat laying on a black couch.", "swap_att", "A black cat laying on an orange couch."),
+    ("Two dogs and three cats on a sofa.", "swap_att", "Three dogs and two cats on a sofa."),
+    ("A toilet next to a shower in a small bathroom.", "swap_obj", "A shower next to a toilet in a small bathroom."),
+    ("A black cat sitting on a wooden bench.", "replace_att", "A green cat sitting on a wooden bench."),
+    ("Two zebras grazing in a field.", "replace_att", "Five zebras grazing in a field."),
+    ("An old man reading a newspaper.", "replace_att", "A young man reading a newspaper."),
+    ("A cat looking out of an open window.", "replace_att", "A cat looking out of a closed window."),
+    ("A SMALL DOG SITTING ON A RED COUCH.", "replace_att", "A LARGE DOG SITTING ON A RED COUCH."),
+    ("A dog catching a frisbee in its mouth.", "replace_obj", "An elephant catching a frisbee in its mouth."),
+    ("Three elephants walking through a dry field.", "replace_obj", "Three bears walking through a dry field."),
+    ("A cow standing in a field behind a wooden fence.", "replace_rel",
+     "A cow sitting in a field behind a wooden fence."),
+    ("A cat sleeping inside of a suitcase.", "replace_rel", "A cat sleeping outside of a suitcase."),
+    ("a man riding a motorcyle down a higway", "replace_rel", "a man pushing a motorcyle down a higway"),
+    ("Several cars are parked along the side of the street.", "replace_rel",
+     "Several cars are driven along the side of the street."),
+    ("A giraffe standing next to a tree in a zoo.", "replace_rel", "A giraffe standing far from a tree in a zoo."),
+    ("the view from the top of the mountain", "replace_rel", "the view from the bottom of the mountain"),
+    ("A man holding an umbrella.", "add_att", "An old man holding an umbrella."),
+    ("A woman cutting a large cake with a knife.", "add_obj",
+     "A woman and a bench cutting a large cake with a knife."),
+    ("actor attends the premiere of the film", "add_obj", "actor attends the premiere of the film and a bench"),
+]
+
+
+@pytest.mark.parametrize("caption,kind,expected", RULES_TABLE)
+def test_rules_table(rule_negator, caption, kind, expected):
+    assert rule_negator.perturb(caption, kind, key="0") == expected
+
+
+def test_rules_leave_alone_what_they_cannot_perturb(rule_negator):
+    out = rule_negator.negate([("a", "a photo"), ("b", "Sunset."), ("c", "the view")])
+    assert [o.status for o in out] == ["no_perturbation"] * 3 and all(not o.negatives for o in out)
+    assert rule_negator.perturb("A man holding an umbrella.", "swap_att") is None  # one noun has no partner
+
+
+_BROKEN = re.compile(r"\b(?:a|an|the)\s+(?:a|an|the)\b", re.IGNORECASE)
+_ARTICLE = re.compile(r"\b(a|an)\s+([a-z]+)", re.IGNORECASE)
+
+
+def test_rules_perturb_nine_in_ten_real_captions_fluently(rule_negator):
+    k = 4
+    negator = rules.RuleNegator(num_negatives=k, nlp=rule_negator.nlp)
+    outcomes = negator.negate([(str(i), c) for i, c in enumerate(REAL)])
+    assert sum(o.status == "ok" for o in outcomes) >= 0.9 * len(REAL)
+    types = collections.Counter()
+    for caption, out in zip(REAL, outcomes):
+        kinds = [n["type"] for n in out.negatives]
+        assert len(kinds) == len(set(kinds)) <= k and set(kinds) <= set(rules.TYPES)
+        types.update(kinds)
+        for n in out.negatives:
+            text = n["text"]
+            assert rules.normalized(text) != rules.normalized(caption), (caption, n)
+            assert not _BROKEN.search(text) or _BROKEN.search(caption), (caption, n)
+            assert abs(len(text.split()) - len(caption.split())) <= 3
+            new = set(_ARTICLE.findall(text)) - set(_ARTICLE.findall(caption))
+            for article, word in new:  # every "a"/"an" an edit touched agrees with its word
+                assert article.lower() == ("an" if rules._vowel_sound(word) else "a"), (caption, text)
+    assert set(types) == set(rules.TYPES)  # every type occurs on real captions
+    # the same key gives the same negatives, whatever the batch
+    again = negator.negate([(str(i), c) for i, c in list(enumerate(REAL))[::-1][:10]])
+    assert [o.negatives for o in again] == [o.negatives for o in outcomes[::-1][:10]]
+
+
+# (raw LLM answer, caption, cleaned, reason or None)
+PARSING_TABLE = [
+    ("A dog to the right of the cat.", "A dog to the left of the cat.", "A dog to the right of the cat.", None),
+    ("Output: A dog to the right of the cat.", "A dog to the left of the cat.", "A dog to the right of the cat.",
+     None),
+    (' "A person in a blue helmet rides a motorbike on a gravel path."\n',
+     "A person wearing a red helmet drives a motorbike on a dirt road.",
+     "A person in a blue helmet rides a motorbike on a gravel path.", None),
+    ("Sure! Here is the updated description: A black cat on a red sofa.", "A white cat on a red sofa.",
+     "A black cat on a red sofa.", None),
+    ("Here's the updated description:\n\nTwo cats sleeping on a bed.", "Two dogs sleeping on a bed.",
+     "Two cats sleeping on a bed.", None),
+    ("A man riding a horse.\nInput: A cat on a mat. Output: A dog on a mat.", "A man riding a bike.",
+     "A man riding a horse.", None),
+    ("Input: A man riding a bike. Output: A woman riding a bike.", "A man riding a bike.",
+     "A woman riding a bike.", None),
+    ("A red car next to a tree. (Changed blue to red.)", "A blue car next to a tree.",
+     "A red car next to a tree.", None),
+    ("**A man sitting on a bench.**", "A man standing on a bench.", "A man sitting on a bench.", None),
+    ("", "A man riding a bike.", "", "empty"),
+    ('""', "A man riding a bike.", "", "empty"),
+    ("I'm sorry, but I can't help with that.", "A man riding a bike.", "I'm sorry, but I can't help with that.",
+     "refusal"),
+    ("As an AI language model, I cannot see images.", "A man riding a bike.",
+     "As an AI language model, I cannot see images.", "refusal"),
+    ("I changed the color of the car to make it different.", "A blue car next to a tree.",
+     "I changed the color of the car to make it different.", "explanation"),
+    ("a man riding a bike", "A man riding a bike.", "a man riding a bike", "echo"),
+    ("A man riding a bike down a long winding mountain road past a lake with ducks and a big red barn.",
+     "A man riding a bike.", None, "length"),
+    ("Bike.", "A man riding a bike down the road.", "Bike.", "length"),
+    ("Colorful fireworks explode above the harbour tonight.", "A man riding a bike down the road.",
+     "Colorful fireworks explode above the harbour tonight.", "unrelated"),
+]
+
+
+@pytest.mark.parametrize("raw,caption,cleaned,reason", PARSING_TABLE)
+def test_parsing_table(raw, caption, cleaned, reason):
+    text = answers.clean(raw)
+    if cleaned is not None:
+        assert text == cleaned
+    assert answers.check(text, caption) == reason
+
+
+def test_prompt_is_the_papers_and_goes_through_the_chat_template(tmp_path):
+    assert PAPER_PROMPT.startswith("You are given the description of an image.")
+    assert "Input: A dog to the left of the cat. Output: A dog to the right of the cat." in PAPER_PROMPT
+    assert PAPER_PROMPT.endswith("Now, do the same for the following captions: Input: {} Output:")
+    tokenizer = _tokenizer(tmp_path)
+    text = chat_prompt(tokenizer, " A red car. ")
+    assert text == "<s>[INST] " + PAPER_PROMPT.replace("{}", "A red car.") + " [/INST]"
+    with pytest.raises(ValueError, match="exactly one"):
+        negate.make_negator("vllm", prompt="no slot", engine=object())
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return tiny_lm.build(tmp_path_factory.mktemp("tiny_lm"), REAL)
+
+
+def _tokenizer(tmp_path):
+    from transformers import AutoTokenizer
+
+    tiny_lm.build(tmp_path / "lm", REAL[:3])
+    return AutoTokenizer.from_pretrained(tmp_path / "lm")
+
+
+@pytest.mark.slow
+def test_transformers_backend_rejects_retries_and_counts_garbage(tiny_model, tmp_path):
+    captions = REAL[:6]
+    (tmp_path / "in.txt").write_text("\n".join(captions) + "\n")
+    opts = {"model": str(tiny_model), "sampling": {"max_tokens": 24}, "batch_size": 4, "max_attempts": 3}
+    negator = negate.make_negator("transformers", seed=0, **opts)
+    stats = negate.negate_file(str(tmp_path / "in.txt"), str(tmp_path / "out.jsonl"), str(tmp_path / "s.json"),
+                               negator, batch_size=4)
+    rows = io.read_jsonl(tmp_path / "out.jsonl")
+    # A random model writes no caption: every answer is turned down, three times per caption, then the rules step in.
+    assert [r["attempts"] for r in rows] == [3] * 6 and all(len(r["rejected"]) == 3 for r in rows)
+    assert all(set(r["rejected"]) <= set(answers.REASONS) for r in rows)
+    assert stats["rejected"] == dict(collections.Counter(x for r in rows for x in r["rejected"]))
+    assert sum(stats["rejected"].values()) == 18 and stats["attempts"] == 18
+    assert stats["fallback"] == 6 and stats["negated"] == 6 and all(r["backend"] == "rules" for r in rows)
+    assert [r["caption"] for r in rows] == captions
+    # the same seeds give the same answers: a rerun writes the same file
+    negate.negate_file(str(tmp_path / "in.txt"), str(tmp_path / "again.jsonl"), str(tmp_path / "s2.json"),
+                       negate.make_negator("transformers", seed=0, **opts), batch_size=4)
+    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "out.jsonl").read_bytes()
+    # dropped instead of replaced
+    dropped = negate.make_negator("transformers", seed=0, on_failure="drop", **opts).negate([("1", captions[0])])
+    assert dropped[0].status == "rejected" and dropped[0].negatives == [] and len(dropped[0].rejected) == 3
+
+
+def test_vllm_adapter_at_its_boundary(tmp_path, monkeypatch):
+    good, refusal = "Output: A dog to the right of the cat.", "I'm sorry, I cannot do that."
+    script = {
+        "A dog to the left of the cat.": [[good]],
+        "A man riding a bike.": [[refusal], ["a man riding a bike"], ["A woman riding a bike."]],
+        "A red car.": [[""], ["Fireworks above the harbour."], ["A red car parked on a long road "
+                                                                               "beside a river and some trees."]],
+    }
+    fake = fake_vllm.module(_tokenizer(tmp_path), script)
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    negator = negate.make_negator("vllm", model="/models/mistral", seed=7, tensor_parallel_size=2,
+                                  sampling={"temperature": 0.5, "top_p": 0.9, "max_tokens": 40})
+    items = [(str(i), c) for i, c in enumerate(script)]
+    out = negator.negate(items)
+    assert fake.inits == [{"model": "/models/mistral", "tensor_parallel_size": 2, "dtype": "auto", "seed": 7}]
+    assert [o.negatives[0]["text"] for o in out[:2]] == ["A dog to the right of the cat.", "A woman riding a bike."]
+    assert [o.attempts for o in out] == [1, 3, 3] and [o.backend for o in out] == ["vllm", "vllm", "rules"]
+    assert out[1].rejected == ["refusal", "echo"] and out[2].rejected == ["empty", "unrelated", "length"]
+    assert out[2].status == "ok" and out[2].negatives[0]["type"] in rules.TYPES  # the rules' fallback
+    calls = fake.calls
+    assert all(c["prompt"].startswith("<s>[INST] You are given the description") for c in calls)
+    assert {(c["params"].temperature, c["params"].top_p, c["params"].max_tokens, c["params"].n) for c in calls} \
+        == {(0.5, 0.9, 40, 1)}
+    seeds = [c["params"].seed for c in calls if c["caption"] == "A man riding a bike."]
+    assert len(set(seeds)) == 3  # each retry draws anew
+    # one generate call per attempt, over every caption still pending
+    assert [c["caption"] for c in calls] == list(script) + list(script)[1:] + list(script)[1:]
+
+
+def test_vllm_backend_says_where_vllm_lives(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(ImportError, match="envs/vllm.yaml"):
+        negate.make_negator("vllm")
+
+
+class _Counting:
+    """Wraps a negator: counts the captions it sees, and raises after `fail_after` batches (a killed job)."""
+
+    def __init__(self, inner, fail_after=None):
+        self.inner, self.name, self.fail_after, self.seen, self.batches = inner, inner.name, fail_after, [], 0
+
+    def negate(self, items):
+        if self.fail_after is not None and self.batches == self.fail_after:
+            raise KeyboardInterrupt("killed")
+        self.batches += 1
+        self.seen += [k for k, _ in items]
+        return self.inner.negate(items)
+
+
+def test_a_killed_run_resumes_where_it_stopped(rule_negator, tmp_path):
+    (tmp_path / "in.txt").write_text("\n".join(REAL[:50]) + "\n")
+    args = str(tmp_path / "in.txt"), str(tmp_path / "out.jsonl"), str(tmp_path / "stats.json")
+    killed = _Counting(rule_negator, fail_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        negate.negate_file(*args, killed, batch_size=8)
+    assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "stats.json").exists()
+    partial = tmp_path / ".out.jsonl.partial"
+    with open(partial, "a") as f:
+        f.write('{"key": "25", "capt')  # the line being written when it died
+    rerun = _Counting(rule_negator)
+    stats = negate.negate_file(*args, rerun, batch_size=8)
+    assert rerun.seen == [str(i) for i in range(25, 51)] and stats["resumed"] == 24
+    assert not partial.exists()
+    negate.negate_file(args[0], str(tmp_path / "whole.jsonl"), str(tmp_path / "w.json"), rule_negator, batch_size=8)
+    assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+
+
+def test_inputs_text_tables_and_shards_with_bad_captions_counted(rule_negator, tmp_path):
+    (tmp_path / "in.txt").write_bytes(b"A black cat on a red sofa.\n\n   \nA dog \xff\xfe on a bed.\r\nA man riding a bike.\n")
+    stats = negate.negate_file(str(tmp_path / "in.txt"), str(tmp_path / "t.jsonl"), str(tmp_path / "t.json"),
+                               rule_negator)
+    rows = io.read_jsonl(tmp_path / "t.jsonl")
+    assert [r["key"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert [r["status"] for r in rows] == ["ok", "empty_caption", "empty_caption", "not_utf8", "ok"]
+    assert stats["in"] == 5 and stats["negated"] == 2 and stats["failed"] == {"empty_caption": 2, "not_utf8": 1}
+    assert all(set(r) >= {"key", "caption", "negatives", "backend", "attempts", "status"} for r in rows)
+
+    frame = pd.DataFrame({"id": ["x", "y", "z"], "caption": ["A black cat on a red sofa.", "", "Two dogs on a bed."]})
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    frame.to_csv(tmp_path / "in.tsv", index=False, sep="\t")
+    frame.to_parquet(tmp_path / "in.parquet")
+    for name in ("in.csv", "in.tsv", "in.parquet"):
+        s = negate.negate_file(str(tmp_path / name), str(tmp_path / f"{name}.jsonl"), str(tmp_path / "s.json"),
+                               rule_negator, key_col="id")
+        rows = io.read_jsonl(tmp_path / f"{name}.jsonl")
+        assert [r["key"] for r in rows] == ["x", "y", "z"] and s["failed"] == {"empty_caption": 1}, name
+    with pytest.raises(ValueError, match="no column 'text'.*'caption'"):
+        negate.negate_file(str(tmp_path / "in.csv"), str(tmp_path / "o.jsonl"), str(tmp_path / "s.json"),
+                           rule_negator, caption_col="text")
+
+    with io.shard_writer(tmp_path / "in.tar") as sink:
+        sink.write({"__key__": "b", "txt": "A man riding a bike.", "jpg": b"x"})
+        sink.write({"__key__": "a", "txt": b"\xff\xfe", "jpg": b"x"})
+        sink.write({"__key__": "c", "jpg": b"x"})
+    s = negate.negate_file(str(tmp_path / "in.tar"), str(tmp_path / "w.jsonl"), str(tmp_path / "w.json"),
+                           rule_negator)
+    assert [r["key"] for r in io.read_jsonl(tmp_path / "w.jsonl")] == ["a", "b", "c"]
+    assert s["failed"] == {"not_utf8": 1, "missing_caption": 1} and s["negated"] == 1
+
+
+def test_command_line(tmp_path):
+    (tmp_path / "caps.txt").write_text("\n".join(REAL[:5]) + "\n")
+    run = subprocess.run([sys.executable, "-m", "tripletclip.negate", "--backend", "rules", str(tmp_path / "caps.txt"),
+                          "-o", str(tmp_path / "neg.jsonl"), "-k", "2"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    rows = io.read_jsonl(tmp_path / "neg.jsonl")
+    assert [r["caption"] for r in rows] == REAL[:5] and all(len(r["negatives"]) == 2 for r in rows)
+    assert json.loads(run.stdout.splitlines()[-1])["negated"] == 5
+    assert io.read_json(tmp_path / "neg.stats.json")["negatives"] == 10
+    bad = subprocess.run([sys.executable, "-m", "tripletclip.negate", str(tmp_path / "nope.csv"), "-o",
+                          str(tmp_path / "x.jsonl")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "nope.csv" in bad.stderr

