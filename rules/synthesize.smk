@@ -1,5 +1,6 @@
 rule synthesize:
-    """A negative image for every negative caption of one shard."""
+    """A negative image for every negative caption of one shard (synthesize.backend: shapes, diffusers); every
+    finished image is kept, so a killed job resumes where it stopped."""
     input:
         "results/negate/{shard}.jsonl",
     output:

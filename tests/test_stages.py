@@ -147,3 +147,33 @@ def test_k_negatives_reach_the_packed_shard_one_per_line(downloaded, tmp_path):
         assert lines == [n["text"] for n in rows[sample["__key__"]]["negatives"]] and len(lines) == 3
         assert meta["neg_types"] == [n["type"] for n in rows[sample["__key__"]]["negatives"]]
         assert drawn[sample["__key__"]] == lines[0]  # the negative image draws the first negative
+
+
+def test_synthesize_parts_of_a_killed_job_are_dropped_when_its_inputs_changed(tmp_path):
+    captions = ["a small red circle left of a large blue square", "a large green triangle above a small red square"]
+    rows = lambda caps: [{"key": str(i), "caption": "c", "negatives": [{"text": c, "type": "swap_att"}],
+                          "backend": "shapes", "attempts": 1, "status": "ok"} for i, c in enumerate(caps)]
+    io.write_jsonl(tmp_path / "neg.jsonl", rows(captions))
+    synth = synthesize.make_synthesizer("shapes", image_size=64, seed=0)
+    real, calls = synth.synthesize, []
+
+    def killed(items):  # the job dies in its second batch, after the first one's image was kept
+        calls.append(items)
+        if len(calls) % 2 == 0:
+            raise KeyboardInterrupt
+        return real(items)
+
+    synth.synthesize = killed
+    args = str(tmp_path / "neg.jsonl"), str(tmp_path / "syn.tar"), str(tmp_path / "s.json")
+    with pytest.raises(KeyboardInterrupt):
+        synthesize.synthesize_shard(*args, synth, 1)
+    synth.synthesize = real
+    assert synthesize.synthesize_shard(*args, synth, 1)["generated"] == 1  # resumed: one was done
+    with pytest.raises(KeyboardInterrupt):
+        synth.synthesize = killed
+        synthesize.synthesize_shard(*args, synth, 1)
+    synth.synthesize = real
+    io.write_jsonl(tmp_path / "neg.jsonl", rows(captions[::-1]))  # negate reran: other captions for the same keys
+    assert synthesize.synthesize_shard(*args, synth, 1)["generated"] == 2
+    drawn = [s["txt"].decode() for s in io.iter_shard(tmp_path / "syn.tar")]
+    assert drawn == captions[::-1]
