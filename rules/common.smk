@@ -32,6 +32,12 @@ def url_list():
     return config["download"]["url_list"] if config["source"] == "tsv" else "results/world/urls.tsv"
 
 
+def training_shards():
+    """The packed triplets, or their best-scored subset when the quality filter is on."""
+    folder = "results/filter" if config["filter"]["enabled"] else "results/pack"
+    return expand(f"{folder}/{{shard}}.tar", shard=SHARDS)
+
+
 def val_shard():
     """The in-distribution retrieval check exists only for the shapes world."""
     return ["results/world/val.tar"] if config["source"] == "shapes" else []

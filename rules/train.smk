@@ -2,7 +2,7 @@ rule train:
     """One model per method and seed, all at equal compute (same steps, global batch, data order, initialization).
     Resumes by itself from results/train/{method}/seed{seed}/resume.pt when a previous attempt left one."""
     input:
-        shards=expand("results/pack/{shard}.tar", shard=SHARDS),
+        shards=training_shards(),
         val=val_shard(),
     output:
         checkpoint="results/train/{method}/seed{seed}/checkpoint.pt",

@@ -1,0 +1,42 @@
+rule score_triplets:
+    """The scorer's (s(x, y) + s(x', y')) / 2 for every triplet of one packed shard (filter.enabled)."""
+    input:
+        "results/pack/{shard}.tar",
+    output:
+        "results/filter/scores/{shard}.json",
+    params:
+        filter=config["filter"],
+    threads: res("filter", "cpus_per_task")
+    log:
+        "logs/filter/score_{shard}.log",
+    benchmark:
+        "logs/filter/score_{shard}.benchmark.tsv"
+    resources:
+        **resources_of("filter"),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/score_triplets.py"
+
+
+rule filter_triplets:
+    """TripletCLIP's high-quality subset: the best-scored triplets over all shards; training reads these."""
+    input:
+        shards=expand("results/pack/{shard}.tar", shard=SHARDS),
+        scores=expand("results/filter/scores/{shard}.json", shard=SHARDS),
+    output:
+        shards=expand("results/filter/{shard}.tar", shard=SHARDS),
+        stats="results/filter/stats.json",
+        plot=report("results/filter/scores.png", caption="../report/filter.rst", category="Data"),
+    params:
+        filter=config["filter"],
+    log:
+        "logs/filter/filter.log",
+    benchmark:
+        "logs/filter/filter.benchmark.tsv"
+    resources:
+        **resources_of("filter"),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/filter_triplets.py"
