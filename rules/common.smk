@@ -61,4 +61,8 @@ def res(rule, key):
 
 
 def resources_of(rule):
-    return {key: res(rule, key) for key in ("mem_mb", "runtime", "cpus_per_task")}
+    """mem_mb, runtime and cpus_per_task of `rule`, and `gpu` (what the SLURM executor requests) where the config
+    gives the rule one."""
+    resources = {key: res(rule, key) for key in ("mem_mb", "runtime", "cpus_per_task")}
+    gpus = config["resources"].get(rule, {}).get("gpu", config["resources"]["default"].get("gpu", 0))
+    return {**resources, "gpu": gpus} if gpus else resources
