@@ -28,7 +28,8 @@ class Negator(Protocol):
     name: str
 
     def negate(self, items: Sequence[tuple[str, str]]) -> list[Outcome]:
-        """One Outcome per (key, caption), in order. Deterministic given the keys, whatever the batching."""
+        """One Outcome per (key, caption), in order. Deterministic given the keys (for the transformers engine,
+        given the batches too: its generate has one random state per call)."""
         ...
 
 
@@ -44,8 +45,8 @@ def config_options(cfg: dict) -> dict:
         options["batch_size"] = cfg["batch_size"]
     if backend in ("transformers", "vllm"):
         llm = dict(cfg["llm"])
-        options.update(llm, sampling={key: llm.pop(key) for key in SAMPLING_KEYS if key in llm})
-        options.update(llm)
+        sampling = {key: llm.pop(key) for key in SAMPLING_KEYS if key in llm}
+        options.update(llm, sampling=sampling)
     return options
 
 
