@@ -136,11 +136,10 @@ def test_parsing_table(raw, caption, cleaned, reason):
     assert answers.check(text, caption) == reason
 
 
-def test_prompt_is_the_papers_and_goes_through_the_chat_template(tmp_path):
+def test_prompt_is_the_papers_and_goes_through_the_chat_template(tokenizer):
     assert PAPER_PROMPT.startswith("You are given the description of an image.")
     assert "Input: A dog to the left of the cat. Output: A dog to the right of the cat." in PAPER_PROMPT
     assert PAPER_PROMPT.endswith("Now, do the same for the following captions: Input: {} Output:")
-    tokenizer = _tokenizer(tmp_path)
     text = chat_prompt(tokenizer, " A red car. ")
     assert text == "<s>[INST] " + PAPER_PROMPT.replace("{}", "A red car.") + " [/INST]"
     with pytest.raises(ValueError, match="exactly one"):
@@ -152,11 +151,11 @@ def tiny_model(tmp_path_factory):
     return tiny_lm.build(tmp_path_factory.mktemp("tiny_lm"), REAL)
 
 
-def _tokenizer(tmp_path):
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model):
     from transformers import AutoTokenizer
 
-    tiny_lm.build(tmp_path / "lm", REAL[:3])
-    return AutoTokenizer.from_pretrained(tmp_path / "lm")
+    return AutoTokenizer.from_pretrained(tiny_model)
 
 
 @pytest.mark.slow
@@ -184,7 +183,7 @@ def test_transformers_backend_rejects_retries_and_counts_garbage(tiny_model, tmp
     assert dropped[0].status == "rejected" and dropped[0].negatives == [] and len(dropped[0].rejected) == 3
 
 
-def test_vllm_adapter_at_its_boundary(tmp_path, monkeypatch):
+def test_vllm_adapter_at_its_boundary(tokenizer, monkeypatch):
     good, refusal = "Output: A dog to the right of the cat.", "I'm sorry, I cannot do that."
     script = {
         "A dog to the left of the cat.": [[good]],
@@ -192,7 +191,7 @@ def test_vllm_adapter_at_its_boundary(tmp_path, monkeypatch):
         "A red car.": [[""], ["Fireworks above the harbour."], ["A red car parked on a long road "
                                                                                "beside a river and some trees."]],
     }
-    fake = fake_vllm.module(_tokenizer(tmp_path), script)
+    fake = fake_vllm.module(tokenizer, script)
     monkeypatch.setitem(sys.modules, "vllm", fake)
     negator = negate.make_negator("vllm", model="/models/mistral", seed=7, tensor_parallel_size=2,
                                   sampling={"temperature": 0.5, "top_p": 0.9, "max_tokens": 40})
