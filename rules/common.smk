@@ -57,12 +57,41 @@ def negate_env():
 
 def res(rule, key):
     """A resource of `rule` from config's resources block, falling back to its default."""
-    return config["resources"].get(rule, {}).get(key, config["resources"]["default"][key])
+    return config["resources"].get(rule, {}).get(key, config["resources"]["default"].get(key))
+
+
+# config key -> the resource name the SLURM executor plugin reads (it quotes each value onto sbatch's command line)
+SLURM_NAMES = {"partition": "slurm_partition", "account": "slurm_account", "qos": "qos", "constraint": "constraint"}
 
 
 def resources_of(rule):
-    """mem_mb, runtime and cpus_per_task of `rule`, and `gpu` (what the SLURM executor requests) where the config
-    gives the rule one."""
+    """The resources of `rule`'s jobs: mem_mb, runtime and cpus_per_task always; gpu and the SLURM placement (partition,
+    account, qos, constraint) where the config gives them. A local run ignores what it has no use for."""
     resources = {key: res(rule, key) for key in ("mem_mb", "runtime", "cpus_per_task")}
-    gpus = config["resources"].get(rule, {}).get("gpu", config["resources"]["default"].get("gpu", 0))
-    return {**resources, "gpu": gpus} if gpus else resources
+    resources |= {SLURM_NAMES[key]: res(rule, key) for key in SLURM_NAMES if res(rule, key)}
+    if res(rule, "gpu"):
+        resources["gpu"] = res(rule, "gpu")
+    return resources
+
+
+def train_resources():
+    """The train rule's resources: one process per GPU (or `train.processes` on CPU) on each of `nodes` nodes. Several
+    processes make it an "mpi" job for the SLURM plugin: the rule runs in the batch script and starts its own
+    `srun` with one task per process (tripletclip/launch.py); `gpu` is per node, hence gres on several nodes."""
+    resources = resources_of("train")
+    nodes, per_node = train_layout()
+    if nodes > 1:
+        resources["nodes"] = nodes
+        if "gpu" in resources:
+            resources["gres"] = f"gpu:{resources.pop('gpu')}"
+    if nodes * per_node > 1:
+        resources |= {"tasks_per_node": per_node, "mpi": "srun"}
+    return resources
+
+
+def train_layout():
+    """(nodes, processes per node) of every training run."""
+    nodes, per_node = res("train", "nodes") or 1, res("train", "gpu") or config["train"]["processes"]
+    if nodes > 1 and per_node == 1:  # the plugin's srun jobs need more than one task per node
+        raise ValueError("resources.train: several nodes need at least 2 GPUs (or train.processes) per node")
+    return nodes, per_node

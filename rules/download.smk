@@ -1,10 +1,10 @@
 rule download:
-    """img2dataset: URL list -> webdataset shards with their parquet and stats files."""
+    """img2dataset: URL list -> webdataset shards with their parquet and stats files (each {shard}_stats.json is
+    written beside its tar and read by pack; not declared, as 1,000s of outputs more slow every DAG build)."""
     input:
         url_list(),
     output:
         tars=expand("results/download/{shard}.tar", shard=SHARDS),
-        shard_stats=expand("results/download/{shard}_stats.json", shard=SHARDS),
         stats="results/download/stats.json",
     params:
         download=config["download"],

@@ -14,6 +14,8 @@ for _benchmark in BENCHMARKS:
             world=config["world"],
             options=config["eval"][_benchmark],
             seed=config["seed"],
+        group:
+            "benchmarks"  # on a cluster, one job builds every analogue
         log:
             f"logs/benchmarks/{_benchmark}.log",
         benchmark:
@@ -38,6 +40,8 @@ for _benchmark in BENCHMARKS:
             options=config["eval"][_benchmark],
             batch_size=config["eval"]["batch_size"],
         threads: res("eval", "cpus_per_task")
+        group:
+            "evaluate-{method}-seed{seed}"
         log:
             f"logs/eval/{_benchmark}/{{method}}/seed{{seed}}.log",
         benchmark:

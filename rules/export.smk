@@ -4,6 +4,8 @@ rule export:
         "results/train/{method}/seed{seed}/checkpoint.pt",
     output:
         directory("results/models/{method}/seed{seed}"),
+    group:
+        "evaluate-{method}-seed{seed}"  # on a cluster, one job exports and evaluates each model
     log:
         "logs/export/{method}/seed{seed}.log",
     benchmark:

@@ -7,6 +7,8 @@ rule score_triplets:
     params:
         filter=config["filter"],
     threads: res("filter", "cpus_per_task")
+    group:
+        "score"
     log:
         "logs/filter/score_{shard}.log",
     benchmark:

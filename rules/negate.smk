@@ -11,6 +11,8 @@ rule negate:
         world=config["world"],
         source=config["source"],
         seed=config["seed"],
+    group:
+        "negate"  # bundled N shards a cluster job by profiles/slurm's group-components
     log:
         "logs/negate/{shard}.log",
     benchmark:

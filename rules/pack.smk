@@ -2,12 +2,13 @@ rule pack:
     """Triplet shards: jpg, txt, neg.jpg, neg.txt, json."""
     input:
         download="results/download/{shard}.tar",
-        download_stats="results/download/{shard}_stats.json",
         negatives="results/negate/{shard}.jsonl",
         synthesized="results/synthesize/{shard}.tar",
     output:
         tar="results/pack/{shard}.tar",
         stats="results/pack/{shard}_stats.json",
+    group:
+        "synthesize"  # on a cluster, each shard is packed in the job that made its negative images
     log:
         "logs/pack/{shard}.log",
     benchmark:

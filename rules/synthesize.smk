@@ -9,6 +9,8 @@ rule synthesize:
     params:
         synthesize=config["synthesize"],
         seed=config["seed"],
+    group:
+        "synthesize"  # bundled N shards a cluster job by profiles/slurm's group-components
     log:
         "logs/synthesize/{shard}.log",
     benchmark:

@@ -1,8 +1,25 @@
+rule training_set:
+    """The shards every training run reads, as one list: each train job then has one input instead of every shard,
+    which keeps a CC12M-sized DAG quick to build. Local: it only writes the list."""
+    localrule: True
+    input:
+        training_shards(),
+    output:
+        "results/train/shards.json",
+    log:
+        "logs/train/training_set.log",
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../workflow_scripts/training_set.py"
+
+
 rule train:
     """One model per method and seed, all at equal compute (same steps, global batch, data order, initialization).
-    Resumes by itself from results/train/{method}/seed{seed}/resume.pt when a previous attempt left one."""
+    Resumes by itself from results/train/{method}/seed{seed}/resume.pt when a previous attempt left one. Several GPUs
+    (or train.processes on CPU) start one process each: torchrun on one machine, srun inside a SLURM job."""
     input:
-        shards=training_shards(),
+        shards="results/train/shards.json",
         val=val_shard(),
     output:
         checkpoint="results/train/{method}/seed{seed}/checkpoint.pt",
@@ -10,13 +27,14 @@ rule train:
         metrics="results/train/{method}/seed{seed}/metrics.json",
     params:
         train=config["train"],
+        layout=train_layout(),  # (nodes, processes per node)
     threads: res("train", "cpus_per_task")
     log:
         "logs/train/{method}/seed{seed}.log",
     benchmark:
         "logs/train/{method}/seed{seed}.benchmark.tsv"
     resources:
-        **resources_of("train"),
+        **train_resources(),
     conda:
         "../envs/train.yaml"
     script:

@@ -1,7 +1,6 @@
 """The trainer and its data: equal data order for any number of processes and workers, the released TripletData
 format, K negatives, exact resume, and a 2-process (gloo) run equal to one process on the same global batch."""
 
-import json
 import os
 import random
 import subprocess
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tripletclip import data, io, losses, models, shapes, train
+from tripletclip import data, io, launch, losses, models, shapes, train
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -157,17 +156,22 @@ def test_two_gloo_processes_train_like_one_on_the_same_global_batch(shards, tmp_
     # attention key biases have a gradient that is exactly 0 in exact arithmetic (softmax ignores a constant shift)
     # and float noise of ~1e-9 here, different for 1 and 2 processes; eps 1e-6 keeps that noise from being amplified,
     # so the comparison measures the gradients that exist.
+    # The rule's launcher: 1 process in this one, 2 through torchrun (the SLURM path is tests/test_slurm.py's).
     results = {}
+    cfg = {**train.dataclasses.asdict(config(steps=4, checkpoint_every=100, eps=1e-6)), "threads": 1}
     for nproc in (1, 2):
         out = tmp_path / f"nproc{nproc}"
-        spec = {"shards": shards, "output_dir": str(out), "method": "tripletclip", "seed": 0,
-                "train": train.dataclasses.asdict(config(steps=4, checkpoint_every=100, eps=1e-6))}
-        (tmp_path / f"spec{nproc}.json").write_text(json.dumps(spec))
-        torchrun(nproc, "-m", "tripletclip.train", str(tmp_path / f"spec{nproc}.json"))
+        launch.run(shards, str(out), "tripletclip", cfg, 0, processes_per_node=nproc, log_path=tmp_path / "log")
         results[nproc] = (pd.read_csv(out / "log.csv"), models.load_checkpoint(out / "checkpoint.pt")["model"])
         assert io.read_json(out / "metrics.json")["world_size"] == nproc
+    assert "tripletclip seed 0: 4 steps" in (tmp_path / "log").read_text()  # the processes' output reached the log
     (log1, w1), (log2, w2) = results[1], results[2]
     # log.csv keeps 5 decimals: two losses 2e-6 apart may print one unit (1e-5) apart, hence the half unit of slack
     assert log1["loss"].tolist() == pytest.approx(log2["loss"].tolist(), abs=1.5e-5)
     for name, tensor in w1.items():
         assert torch.allclose(tensor, w2[name], atol=1e-5), name
+
+
+def test_several_nodes_need_a_slurm_allocation(tmp_path):
+    with pytest.raises(ValueError, match="2 nodes needs a SLURM allocation"):
+        launch.launch_command(tmp_path / "spec.json", 2, 2, 1, {"PATH": os.environ["PATH"]})

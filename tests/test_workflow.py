@@ -6,9 +6,7 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import open_clip
 import pandas as pd
@@ -16,44 +14,16 @@ import pytest
 import torch
 import yaml
 
+from helpers.dag import METHODS, SEEDS, SNAKEMAKE, snakemake, tiny_config
 from tripletclip import inspect, io, models
 from tripletclip.evals import BENCHMARKS, sugarcrepe
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-METHODS = ["clip", "tripletclip"]
-SEEDS = [0, 1]
 
 pytestmark = pytest.mark.slow
 
 
-def tiny_config() -> dict:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["world"].update(num_samples=96, val_samples=32)
-    config["download"].update(samples_per_shard=48, threads=4)
-    config["train"].update(methods=METHODS, seeds=SEEDS, steps=4, batch_size=16, warmup_steps=1, log_every=1,
-                           eval_every=2, checkpoint_every=2, shuffle_buffer=50)
-    config["eval"]["sugarcrepe"]["samples_per_category"] = 8
-    config["eval"]["retrieval"].update(shapes_images=20)
-    config["eval"]["zeroshot"].update(shapes_images_per_class=1)
-    config["eval"]["aro"].update(shapes_per_group=2)
-    config["eval"]["winoground"].update(shapes_examples=10)
-    config["eval"]["similarity"].update(samples=16)
-    return config
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args],
-                          capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("dag")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    result = snakemake(workdir, "all")
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
+@pytest.fixture
+def run(dag_run):
+    return dag_run
 
 
 def test_dag_writes_the_report(run):
@@ -120,7 +90,7 @@ def test_rerun_has_nothing_to_do_and_a_deleted_shard_reruns_only_its_dependents(
         jobs = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
                 if len(line.split()) == 2 and line.split()[1].isdigit()}
         jobs.pop("total", None)
-        expected = {"pack": 1, "train": 4, "export": 4, "report": 1, "all": 1}
+        expected = {"pack": 1, "training_set": 1, "train": 4, "export": 4, "report": 1, "all": 1}
         expected.update({f"eval_{b}_model": 4 for b in BENCHMARKS})
         assert jobs == expected, out
     finally:

@@ -11,7 +11,9 @@ def setup(log_path: str | os.PathLike | None = None, level: int = logging.INFO) 
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w"))
+        open(log_path, "w").close()
+        # Appending (O_APPEND) keeps lines that subprocesses add to the same file (tripletclip.launch).
+        handlers.append(logging.FileHandler(log_path, mode="a"))
     logging.basicConfig(
         level=level, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

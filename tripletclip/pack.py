@@ -46,7 +46,9 @@ def pack_shard(
                         "neg.jpg": neg_images[key]["jpg"], "neg.txt": "\n".join(n["text"] for n in row["negatives"]).encode(), "json": meta})
             packed += 1
     count_in = seen
-    if download_stats and Path(download_stats).exists():
+    # img2dataset writes {shard}_stats.json beside {shard}.tar
+    download_stats = download_stats or str(Path(download_tar).with_name(Path(download_tar).stem + "_stats.json"))
+    if Path(download_stats).exists():
         # Samples img2dataset stored but we could not read back (a truncated shard) are counted, not lost.
         expected = io.read_json(download_stats).get("successes", seen)
         if expected > seen:

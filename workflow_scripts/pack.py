@@ -5,7 +5,7 @@ from tripletclip import logs, pack
 def main(smk):
     logs.setup(smk.log[0])
     i = smk.input
-    pack.pack_shard(i.download, i.negatives, i.synthesized, smk.output.tar, smk.output.stats, i.download_stats)
+    pack.pack_shard(i.download, i.negatives, i.synthesized, smk.output.tar, smk.output.stats)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
-"""rule train -> tripletclip.train.train"""
+"""rule train -> tripletclip.launch.run (one process, or one per GPU through torchrun / srun)"""
 import os
 
-from tripletclip import logs, train
+from tripletclip import io, launch, logs
 
 
 def main(smk):
     logs.setup(smk.log[0])
-    cfg = train.TrainConfig.from_config({**smk.params.train, "threads": smk.threads})
-    train.train(list(smk.input.shards), os.path.dirname(smk.output.checkpoint), smk.wildcards.method, cfg,
-                int(smk.wildcards.seed), val_shard=smk.input.val[0] if smk.input.val else None)
+    nodes, per_node = smk.params.layout
+    launch.run(io.read_json(smk.input.shards)["shards"], os.path.dirname(smk.output.checkpoint), smk.wildcards.method,
+               {**smk.params.train, "threads": smk.threads}, int(smk.wildcards.seed),
+               val_shard=smk.input.val[0] if smk.input.val else None, nodes=nodes, processes_per_node=per_node,
+               log_path=smk.log[0])
 
 
 if __name__ == "__main__":

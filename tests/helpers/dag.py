@@ -1,0 +1,34 @@
+"""The tiny config that the DAG tests run, locally (tests/test_workflow.py) and through SLURM (tests/test_slurm.py)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+METHODS = ["clip", "tripletclip"]
+SEEDS = [0, 1]
+
+
+def tiny_config() -> dict:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["world"].update(num_samples=96, val_samples=32)
+    config["download"].update(samples_per_shard=48, threads=4)
+    # eps 1e-6: Adam would turn the float noise of exactly-zero gradients into steps of lr, and that noise differs
+    # between 1 and 2 processes (tests/test_train.py); the 2-process run through SLURM is compared with this one.
+    config["train"].update(methods=METHODS, seeds=SEEDS, steps=4, batch_size=16, warmup_steps=1, log_every=1,
+                           eval_every=2, checkpoint_every=2, shuffle_buffer=50, eps=1e-6)
+    config["eval"]["sugarcrepe"]["samples_per_category"] = 8
+    config["eval"]["retrieval"].update(shapes_images=20)
+    config["eval"]["zeroshot"].update(shapes_images_per_class=1)
+    config["eval"]["aro"].update(shapes_per_group=2)
+    config["eval"]["winoground"].update(shapes_examples=10)
+    config["eval"]["similarity"].update(samples=16)
+    return config
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args],
+                          capture_output=True, text=True, timeout=900)
