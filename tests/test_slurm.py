@@ -1,11 +1,13 @@
 """profiles/slurm on a real single-node SLURM cluster (scripts/slurm-local.sh): the tiny DAG with every job through
-sbatch, bundled as the profile says, reporting what the local run reports; and training on 2 processes through srun,
-equal to 1 process on the same global batch."""
+sbatch, bundled as the profile says, reporting what the local run reports; training on 2 processes through srun,
+equal to 1 process on the same global batch; and a training job cancelled by the scheduler, resubmitted, resuming to
+the weights of an uninterrupted run."""
 
 import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -142,3 +144,39 @@ def test_two_processes_through_srun_train_like_one(slurm_run):
     assert set(w1) == set(w2)
     for name, tensor in w1.items():
         assert torch.allclose(tensor, w2[name], atol=1e-5), name
+
+
+def test_a_job_the_scheduler_kills_is_resubmitted_and_resumes_to_the_same_weights(slurm_run):
+    workdir, _, _ = slurm_run
+    run = workdir / "results/train/clip/seed1"
+    (workdir / "long.yaml").write_text(yaml.safe_dump({"train": {"steps": 60, "checkpoint_every": 5}}))
+    args = ["--configfile", str(workdir / "long.yaml"), "--forcerun", "train", "--",
+            str(run.relative_to(workdir) / "checkpoint.pt")]
+    before = set(slurm_jobs()["id"])
+    proc = subprocess.Popen([*SNAKEMAKE, "--profile", str(REPO / "profiles/slurm"), "--directory", str(workdir),
+                             *TEST_CLUSTER, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        # a preemption in the middle of training: the job is cancelled once it has left a resume point
+        deadline = time.monotonic() + 600
+        while not (run / "resume.pt").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "training never wrote resume.pt"
+            time.sleep(0.2)
+        killed = slurm_jobs().query("state == 'RUNNING'")["id"].tolist()
+        assert len(killed) == 1
+        subprocess.run(["scancel", str(killed[0])], check=True)
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-6000:]
+    jobs = slurm_jobs()
+    jobs = jobs[~jobs["id"].isin(before)]
+    assert jobs["state"].tolist() == ["CANCELLED", "COMPLETED"], jobs  # resubmitted (retries: 2)
+    assert "resuming clip from step" in (workdir / "logs/train/clip/seed1.log").read_text()
+    assert len(pd.read_csv(run / "log.csv")) == 60
+    resumed = models.load_checkpoint(run / "checkpoint.pt")["model"]
+    through_slurm(workdir, *args)  # the same run, uninterrupted
+    assert "resuming" not in (workdir / "logs/train/clip/seed1.log").read_text()
+    for name, tensor in models.load_checkpoint(run / "checkpoint.pt")["model"].items():
+        assert torch.allclose(tensor, resumed[name], atol=1e-6), name
