@@ -46,11 +46,11 @@ def cluster_jobs(log: str) -> collections.Counter:
         if m := re.search(r"\] Group job (\S+) \(jobs", line):
             jobs["bundle: " + re.sub(r"^evaluate-.*", "evaluate-{method}-seed{seed}", m.group(1))] += 1
             in_group = True
-        elif m := re.match(r"(\s*)(local)?rule (\w+):", line):
+        elif m := re.match(r"(\s*)rule (\w+):", line):
             if not m.group(1):  # an ungrouped job starts at column 0; a group's members are indented
                 in_group = False
-            if not in_group and m.group(3) not in LOCAL_RULES:
-                jobs[m.group(3)] += 1
+            if not in_group and m.group(2) not in LOCAL_RULES:
+                jobs[m.group(2)] += 1
     return jobs
 
 

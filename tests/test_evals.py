@@ -198,6 +198,7 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
 
 def test_caption_batches_stop_at_their_longest_caption_with_the_same_features():
     import torch
+    from open_clip.transformer import ResidualAttentionBlock
 
     from tripletclip import models
     from tripletclip.evals import encode
@@ -209,6 +210,16 @@ def test_caption_batches_stop_at_their_longest_caption_with_the_same_features():
                 "a star", "a picture of a large green hexagon above a small gray diamond", "x"]
     with torch.no_grad():
         full = model.encode_text(tok(captions), normalize=True)
+    assert all(encode._plain_block(b) for b in model.transformer.resblocks)  # one fused causal attention per block
     trimmed = encode.texts(model, tok, captions, batch_size=2)  # longest first, in three batches
-    assert torch.allclose(trimmed, full, atol=1e-5)
+    assert torch.allclose(trimmed, full, atol=1e-6)
     assert encode._trimmable(model) and not encode._trimmable(ColourModel())
+
+    class Modified(ResidualAttentionBlock):  # any block we do not know runs as open_clip runs it, trimmed
+        pass
+
+    modified = Modified(96, 3)
+    modified.load_state_dict(model.transformer.resblocks[1].state_dict())
+    model.transformer.resblocks[1] = modified
+    assert not encode._plain_block(modified)
+    assert torch.allclose(encode.texts(model, tok, captions, batch_size=2), full, atol=1e-6)

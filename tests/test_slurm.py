@@ -55,12 +55,16 @@ def cluster(tmp_path_factory):
         subprocess.run(["bash", str(CLUSTER), "stop", str(state)], check=True, timeout=120)
 
 
-def through_slurm(workdir: Path, *args: str, timeout: int = 1800) -> str:
-    """snakemake --profile profiles/slurm; killed outright past `timeout` (a wrong status command can make it wait
-    forever, deaf to SIGTERM)."""
-    proc = subprocess.Popen([*SNAKEMAKE, "--profile", str(REPO / "profiles/slurm"), "--directory", str(workdir),
+def start_slurm(workdir: Path, *args: str) -> subprocess.Popen:
+    """snakemake --profile profiles/slurm, in a session of its own so that it can be killed whole."""
+    return subprocess.Popen([*SNAKEMAKE, "--profile", str(REPO / "profiles/slurm"), "--directory", str(workdir),
                              *TEST_CLUSTER, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, timeout: int = 1800) -> str:
+    """Its output once it succeeded; killed outright past `timeout` (a wrong status command can make it wait
+    forever, deaf to SIGTERM)."""
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -69,6 +73,10 @@ def through_slurm(workdir: Path, *args: str, timeout: int = 1800) -> str:
         raise AssertionError(f"snakemake through SLURM ran past {timeout}s:\n{out[-4000:]}")
     assert proc.returncode == 0, out[-6000:]
     return out
+
+
+def through_slurm(workdir: Path, *args: str) -> str:
+    return finish(start_slurm(workdir, *args))
 
 
 def slurm_jobs() -> pd.DataFrame:
@@ -153,23 +161,18 @@ def test_a_job_the_scheduler_kills_is_resubmitted_and_resumes_to_the_same_weight
     args = ["--configfile", str(workdir / "long.yaml"), "--forcerun", "train", "--",
             str(run.relative_to(workdir) / "checkpoint.pt")]
     before = set(slurm_jobs()["id"])
-    proc = subprocess.Popen([*SNAKEMAKE, "--profile", str(REPO / "profiles/slurm"), "--directory", str(workdir),
-                             *TEST_CLUSTER, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        # a preemption in the middle of training: the job is cancelled once it has left a resume point
-        deadline = time.monotonic() + 600
-        while not (run / "resume.pt").exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "training never wrote resume.pt"
-            time.sleep(0.2)
-        killed = slurm_jobs().query("state == 'RUNNING'")["id"].tolist()
-        assert len(killed) == 1
-        subprocess.run(["scancel", str(killed[0])], check=True)
-        out, _ = proc.communicate(timeout=900)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, out[-6000:]
+    proc = start_slurm(workdir, *args)
+    # a preemption in the middle of training: the job is cancelled once it has left a resume point
+    deadline = time.monotonic() + 600
+    while not (run / "resume.pt").exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            finish(proc, timeout=1)  # kills it and shows its output
+            raise AssertionError("training never wrote resume.pt")
+        time.sleep(0.2)
+    killed = slurm_jobs().query("state == 'RUNNING'")["id"].tolist()
+    assert len(killed) == 1
+    subprocess.run(["scancel", str(killed[0])], check=True)
+    finish(proc, timeout=900)
     jobs = slurm_jobs()
     jobs = jobs[~jobs["id"].isin(before)]
     assert jobs["state"].tolist() == ["CANCELLED", "COMPLETED"], jobs  # resubmitted (retries: 2)
