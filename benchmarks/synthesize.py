@@ -1,10 +1,14 @@
-"""Images/s of the diffusers backend on the tests' tiny pipelines (random weights, built here), on the CPU.
+"""Images/s of the diffusers backend, through our synthesizer (per-sample generators, batching, JPEG files, resume
+checks) as the synthesize stage runs it.
 
-    python benchmarks/synthesize.py [--images 32] [--rounds 3]
+    python benchmarks/synthesize.py [--images 32] [--rounds 3]            # the tests' tiny pipelines, CPU
+    python benchmarks/synthesize.py --full-sdxl [--images 128]            # full-size SDXL-turbo, GPU
 
-This measures our code around the pipeline call (per-sample generators, batching, JPEG files, resume checks) on
-models small enough that that code is a visible share; a real model's speed is a GPU measurement. Rounds alternate
-the configurations. Prints Markdown for BENCHMARKS.md.
+The tiny pipelines (random weights, built here) make our code around the pipeline call a visible share. `--full-sdxl`
+builds SDXL-turbo at full size from its published architecture (UNet, VAE, both text encoders, Euler ancestral with
+trailing timesteps) with random weights, since speed does not depend on weight values, saves it in fp16 and loads
+it back as a downloaded model is loaded; then 512 px, 1 step, fp16, batch 1/8/16. Rounds alternate the
+configurations. Prints Markdown for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -29,12 +33,90 @@ CAPTIONS = ["a red car next to a tree", "two dogs on a couch", "a man riding a h
             "a blue vase on a wooden table", "a cat sleeping in a box", "a boat on a lake"]
 
 
+def build_sdxl_turbo_full(path: Path) -> Path:
+    """SDXL-turbo at full size (3.5 B parameters) from its published configs, random weights, saved in fp16."""
+    import torch
+    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline, \
+        UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    text = dict(vocab_size=49408, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
+                pad_token_id=49407)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):  # random init of 3.5 B weights: on the GPU
+        unet = UNet2DConditionModel(
+            sample_size=64, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), cross_attention_dim=2048,
+            use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
+            projection_class_embeddings_input_dim=2816, norm_num_groups=32)
+        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), in_channels=3, out_channels=3, latent_channels=4,
+                            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                            layers_per_block=2, norm_num_groups=32, sample_size=512, scaling_factor=0.13025,
+                            force_upcast=True)
+        encoder = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                                               num_hidden_layers=12, hidden_act="quick_gelu", projection_dim=768,
+                                               **text))
+        encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(
+            hidden_size=1280, intermediate_size=5120, num_attention_heads=20, num_hidden_layers=32,
+            hidden_act="gelu", projection_dim=1280, **text))
+    tokenizer = tiny_diffusion.clip_tokenizer()
+    pipe = StableDiffusionXLPipeline(
+        vae=vae, text_encoder=encoder, text_encoder_2=encoder_2, tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet,
+        scheduler=EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                  steps_offset=1, timestep_spacing="trailing"),
+        force_zeros_for_empty_prompt=True)
+    pipe.to(torch.float16).save_pretrained(path)
+    return path
+
+
+def full_sdxl(args) -> None:
+    """512 px, 1 step, fp16 images/s of full-size SDXL-turbo at batch 1, 8 and 16, on the GPU."""
+    import torch
+
+    requests = [(str(i), CAPTIONS[i % len(CAPTIONS)], None) for i in range(args.images)]
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        path = build_sdxl_turbo_full(Path(tmp) / "sdxl-turbo")
+        synth = synthesize.make_synthesizer("diffusers", model=str(path), image_size=512, steps=1, batch_size=16,
+                                            dtype="float16")
+        unet = sum(p.numel() for p in synth.pipe.unet.parameters())
+        print(f"built, saved and loaded in {time.perf_counter() - start:.0f} s; UNet {unet / 1e9:.3f} B parameters",
+              flush=True)
+        sizes = (1, 8, 16)
+        for bs in sizes:  # warm-up: kernels and allocator per batch shape
+            synth.batch_size = bs
+            synth.synthesize([(f"warm{i}", CAPTIONS[0]) for i in range(bs)])
+        times = {bs: [] for bs in sizes}
+        for r in range(args.rounds):
+            for bs in sizes:
+                synth.batch_size = bs
+                out = Path(tmp) / f"out{r}-{bs}"
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                synthesize.synthesize_to_dir(requests, out, synth, batch_size=bs)
+                times[bs].append(time.perf_counter() - start)
+                shutil.rmtree(out)
+                print(f"round {r}, batch {bs}: {args.images / times[bs][-1]:.1f} images/s", flush=True)
+    print(f"\n{torch.cuda.get_device_name()}, torch {torch.__version__}; SDXL-turbo at full size (UNet "
+          f"{unet / 1e9:.2f} B parameters, random weights), 512 px, 1 step, guidance 0, fp16 (the VAE upcasts to "
+          f"fp32 as sdxl-turbo's config asks); {args.images} images to JPEG files, median of {args.rounds} rounds.\n")
+    print("| batch | images/s |")
+    print("|---:|---:|")
+    for bs, t in times.items():
+        print(f"| {bs} | {args.images / statistics.median(t):.1f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--images", type=int, default=32)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--full-sdxl", action="store_true", help="full-size SDXL-turbo on the GPU (see above)")
     args = p.parse_args()
+    if args.full_sdxl:
+        return full_sdxl(args)
     requests = [(str(i), CAPTIONS[i % len(CAPTIONS)], None) for i in range(args.images)]
     with tempfile.TemporaryDirectory() as tmp:
         models = {"tiny SD 1.x (DDIM, 2 steps)": (tiny_diffusion.build_sd(Path(tmp) / "sd"), 2),

@@ -56,7 +56,8 @@ def ours(shard: Path, method: str, steps: int, batch: int, workdir: Path) -> flo
 
 def open_clip_loop(steps: int, batch: int, workdir: Path) -> float:
     """Samples per second of open_clip_train.main, from its own "Batch (t)" log lines in steady state."""
-    code = ("import sys, tripletclip.models; from open_clip_train.main import main; main(sys.argv[1:])")
+    code = ("import sys, tripletclip.models as m; m.open_clip_with_our_configs(); "
+            "from open_clip_train.main import main; main(sys.argv[1:])")
     args = ["--model", MODEL, "--dataset-type", "synthetic", "--train-data", "synthetic",
             "--train-num-samples", str(steps * batch), "--batch-size", str(batch), "--epochs", "1", "--workers", "0",
             "--lr", "5e-4", "--wd", "0.1", "--warmup", "5", "--precision", "fp32", "--log-every-n-steps", "1",

@@ -200,7 +200,7 @@ def test_caption_batches_stop_at_their_longest_caption_with_the_same_features():
     import torch
     from open_clip.transformer import ResidualAttentionBlock
 
-    from tripletclip import models
+    from tripletclip import models, text_tower
     from tripletclip.evals import encode
 
     torch.manual_seed(0)
@@ -210,10 +210,10 @@ def test_caption_batches_stop_at_their_longest_caption_with_the_same_features():
                 "a star", "a picture of a large green hexagon above a small gray diamond", "x"]
     with torch.no_grad():
         full = model.encode_text(tok(captions), normalize=True)
-    assert all(encode._plain_block(b) for b in model.transformer.resblocks)  # one fused causal attention per block
+    assert all(text_tower.plain_block(b) for b in model.transformer.resblocks)  # one fused causal attention per block
     trimmed = encode.texts(model, tok, captions, batch_size=2)  # longest first, in three batches
     assert torch.allclose(trimmed, full, atol=1e-6)
-    assert encode._trimmable(model) and not encode._trimmable(ColourModel())
+    assert text_tower.trimmable(model) and not text_tower.trimmable(ColourModel())
 
     class Modified(ResidualAttentionBlock):  # any block we do not know runs as open_clip runs it, trimmed
         pass
@@ -221,5 +221,5 @@ def test_caption_batches_stop_at_their_longest_caption_with_the_same_features():
     modified = Modified(96, 3)
     modified.load_state_dict(model.transformer.resblocks[1].state_dict())
     model.transformer.resblocks[1] = modified
-    assert not encode._plain_block(modified)
+    assert not text_tower.plain_block(modified)
     assert torch.allclose(encode.texts(model, tok, captions, batch_size=2), full, atol=1e-6)

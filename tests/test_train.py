@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tripletclip import data, io, launch, losses, models, shapes, train
+from tripletclip import data, io, launch, losses, models, shapes, text_tower, train
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -117,6 +117,25 @@ def test_a_killed_run_resumes_to_the_same_weights(shards, tmp_path, method):
     assert list((tmp_path / "split/tensorboard").glob("events.out.tfevents.*"))
     if method == "ceclip":
         assert "tau" in a["loss"]  # the adaptive margin is part of the checkpoint
+
+
+def test_the_training_forward_gives_open_clips_loss_and_gradients(shards):
+    """train.Step runs text_tower.Features: captions cut to the batch's longest one, fused causal attention."""
+    (_, (image, text, neg_image, neg_text, neg_mask)), = loader_batches(shards, 16, 1)
+    net, *_ = models.create("ViT-Tiny-P16-64")
+    assert (text != 0).sum(1).max() < text.shape[1]  # the cut happens
+    loss_fn = losses.make_loss("tripletclip")
+    grads = []
+    for forward in (net, text_tower.Features(net)):
+        net.zero_grad()
+        img, txt, scale = forward(torch.cat([image, neg_image]), torch.cat([text, neg_text[:, 0]]))[:3]
+        loss = loss_fn(img[:16], txt[:16], img[16:], txt[16:, None], scale)["loss"]
+        loss.backward()
+        grads.append((loss.detach(), {n: p.grad.clone() for n, p in net.named_parameters()}))
+    (loss_a, grad_a), (loss_b, grad_b) = grads
+    assert torch.allclose(loss_a, loss_b, atol=1e-6)
+    for name, g in grad_a.items():  # the same sums in another order: equal to float32 rounding of their largest term
+        assert (g - grad_b[name]).abs().max() <= 1e-5 * g.abs().max() + 1e-8, name
 
 
 def test_init_from_a_checkpoint_or_a_local_dir_and_the_paper_defaults(shards, tmp_path):

@@ -16,7 +16,7 @@ WEIGHTS_NAME = "open_clip_model.safetensors"
 
 
 @functools.cache
-def _open_clip():
+def open_clip_with_our_configs():
     """open_clip, with our configs registered as ordinary open_clip model names. Imported on first use: it adds
     ~7 s to torch's start-up (torchvision, transformers, timm), which the export job, a cluster job of its own,
     does not need."""
@@ -27,7 +27,7 @@ def _open_clip():
 
 def create(model_name: str, pretrained: str | None = None, device: str = "cpu"):
     """(model, train transform, eval transform, tokenizer) for an open_clip name, `local-dir:` path or our config."""
-    open_clip = _open_clip()
+    open_clip = open_clip_with_our_configs()
     model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
         model_name, pretrained=pretrained, device=device
     )
@@ -42,7 +42,7 @@ def model_config(model_name: str) -> dict:
     """The architecture config of an open_clip name, of our configs, or of a `local-dir:` model."""
     if model_name.startswith("local-dir:"):
         return io.read_json(Path(model_name.removeprefix("local-dir:")) / "open_clip_config.json")["model_cfg"]
-    model_cfg = _open_clip().get_model_config(model_name)
+    model_cfg = open_clip_with_our_configs().get_model_config(model_name)
     if model_cfg is None:
         raise ValueError(f"unknown open_clip model {model_name!r}")
     return model_cfg

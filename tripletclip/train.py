@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from . import data, io, losses, models
+from . import data, io, losses, models, text_tower
 
 log = logging.getLogger(__name__)
 RESUME_NAME = "resume.pt"  # the running checkpoint; deleted once checkpoint.pt (the rule's output) is written
@@ -161,6 +161,51 @@ def write_log(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
+
+class Step:
+    """One optimizer step of `method` on one batch: forward under autocast, the loss, backward, gradient clipping,
+    AdamW and the schedule. `net` is the bare open_clip model, `model` what runs it (text_tower.Features of it,
+    possibly in DDP or compiled): called as model(image, text), it returns image and text features and the scale.
+    Shared by the trainer and benchmarks/train_gpu.py, so that what is timed is what trains."""
+
+    def __init__(self, net, model, loss_fn, method: str, cfg: TrainConfig, device: torch.device, world: int = 1):
+        self.net, self.model, self.loss_fn, self.device, self.world = net, model, loss_fn, device, world
+        self.grad_clip = cfg.grad_clip
+        self.need_neg_image, self.need_neg_text = losses.USES_NEG_IMAGE[method], losses.USES_NEG_TEXT[method]
+        self.optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
+                                           eps=cfg.eps, fused=True)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                           cosine_with_warmup(cfg.warmup_steps, cfg.steps))
+        self.autocast, self.precision = _autocast(cfg.precision, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
+
+    def __call__(self, image, text, neg_image, neg_text, neg_mask) -> dict[str, torch.Tensor]:
+        """The loss terms of this step (see tripletclip.data.TripletBatches for the batch)."""
+        n, k = text.shape[0], neg_text.shape[1]
+        image = torch.cat([image, neg_image]) if self.need_neg_image else image
+        text = torch.cat([text, neg_text.reshape(n * k, -1)]) if self.need_neg_text else text
+        with self.autocast:
+            img, txt, logit_scale = self.model(image.to(self.device, non_blocking=True),
+                                               text.to(self.device, non_blocking=True))[:3]
+        img, txt = img.float(), txt.float()
+        terms = self.loss_fn(img[:n], txt[:n], img[n:] if self.need_neg_image else None,
+                             txt[n:].reshape(n, k, -1) if self.need_neg_text else None, logit_scale.float(),
+                             neg_mask=neg_mask.to(self.device) if self.need_neg_text else None)
+        self.optimizer.zero_grad(set_to_none=True)
+        # Each rank back-propagates the global loss through its own samples only (losses.gather_features) and DDP
+        # averages: scaling by the world size makes the step the one-process step on the global batch.
+        self.scaler.scale(terms["loss"] * self.world).backward()
+        if self.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        with torch.no_grad():
+            self.net.logit_scale.clamp_(0, math.log(100))  # as open_clip: temperature no lower than 0.01
+        return terms
+
+
 def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, seed: int,
           val_shard: str | None = None, stop_after: int | None = None) -> dict | None:
     """Train with loss `method`; writes checkpoint.pt, log.csv, metrics.json and tensorboard/ in `output_dir`.
@@ -181,36 +226,33 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     if method == "ceclip":
         options.setdefault("num_negatives", cfg.num_negatives)
     loss_fn = losses.make_loss(method, **options).to(device)
-    need_neg_image, need_neg_text = losses.USES_NEG_IMAGE[method], losses.USES_NEG_TEXT[method]
-    optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
-                                  eps=cfg.eps, fused=True)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(cfg.warmup_steps, cfg.steps))
-    autocast, precision = _autocast(cfg.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     step, position, rows, seconds = 0, (0, 0), [], 0.0
     resume = out / RESUME_NAME
-    if resume.exists():
-        state = torch.load(resume, map_location="cpu", weights_only=True)
+    state = torch.load(resume, map_location="cpu", weights_only=True) if resume.exists() else None
+    if state:
         net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
         loss_fn.load_state_dict(state["loss"])
         _set_rng_state(state["rng"])
         step, position, rows, seconds = state["step"], tuple(state["position"]), state["log"], state["seconds"]
         log.info("resuming %s from step %d (epoch %d, batch %d)", method, step, *position)
 
-    model = net
+    model = text_tower.Features(net)  # open_clip's forward, its text tower cut to each batch's longest caption
     if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                           else None)
     if cfg.compile:
         model = torch.compile(model)
+    train_step = Step(net, model, loss_fn, method, cfg, device, world)
+    optimizer, scheduler, scaler = train_step.optimizer, train_step.scheduler, train_step.scaler
+    if state:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
     preprocess_cfg = open_clip.get_model_preprocess_cfg(net)
     stream = data.batches(shards, cfg.batch_size // world, tokenizer, data.BatchTransform(preprocess_cfg), seed,
                           start=position, workers=cfg.workers, rank=rank, world_size=world,
-                          num_negatives=cfg.num_negatives, neg_images=need_neg_image,
+                          num_negatives=cfg.num_negatives, neg_images=losses.USES_NEG_IMAGE[method],
                           shuffle_buffer=cfg.shuffle_buffer)
     val = data.read_pairs(val_shard) if val_shard and rank == 0 else None
     writer = None
@@ -233,28 +275,8 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     window_start, window_step = time.time(), step
     while step < cfg.steps:
         tick = time.time()
-        position, (image, text, neg_image, neg_text, neg_mask) = next(stream)
-        n, k = text.shape[0], neg_text.shape[1]
-        image = torch.cat([image, neg_image]) if need_neg_image else image
-        text = torch.cat([text, neg_text.reshape(n * k, -1)]) if need_neg_text else text
-        with autocast:
-            img, txt, logit_scale = model(image.to(device, non_blocking=True), text.to(device, non_blocking=True))[:3]
-        img, txt = img.float(), txt.float()
-        terms = loss_fn(img[:n], txt[:n], img[n:] if need_neg_image else None,
-                        txt[n:].reshape(n, k, -1) if need_neg_text else None, logit_scale.float(),
-                        neg_mask=neg_mask.to(device) if need_neg_text else None)
-        optimizer.zero_grad(set_to_none=True)
-        # Each rank back-propagates the global loss through its own samples only (losses.gather_features) and DDP
-        # averages: scaling by the world size makes the step the one-process step on the global batch.
-        scaler.scale(terms["loss"] * world).backward()
-        if cfg.grad_clip:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        with torch.no_grad():
-            net.logit_scale.clamp_(0, math.log(100))  # as open_clip: temperature no lower than 0.01
+        position, batch = next(stream)
+        terms = train_step(*batch)
         step += 1
         seconds += time.time() - tick
         progress.update(1)
@@ -289,7 +311,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     write_log(rows, out / "log.csv")
     metrics = {"method": method, "model": model_name, "steps": cfg.steps, "batch_size": cfg.batch_size,
                "pairs_seen": cfg.steps * cfg.batch_size, "seed": seed, "world_size": world,
-               "precision": precision, "seconds": round(seconds, 1), "final_loss": rows[-1]["loss"]}
+               "precision": train_step.precision, "seconds": round(seconds, 1), "final_loss": rows[-1]["loss"]}
     if val:
         metrics["val"] = {k: rows[-1][k] for k in ("i2t_r1", "t2i_r1", "chance_r1")}
         metrics["val"]["pairs"] = len(val[0])

@@ -7,12 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
-import open_clip
 import torch
-import torch.nn.functional as F
-from open_clip.transformer import ResidualAttentionBlock, text_global_pool
 from PIL import Image
 from tqdm import tqdm
+
+from .. import text_tower
 
 
 def index(items: Sequence) -> tuple[list, dict]:
@@ -55,55 +54,6 @@ def images(model, preprocess, items: Sequence, batch_size: int = 256, device: st
     return torch.cat(out) if out else torch.empty(0)
 
 
-def _trimmable(model) -> bool:
-    """open_clip's own text tower is causal and pools at the end-of-text token, so the padding after a caption
-    changes nothing it outputs: a batch may stop at its longest caption. Other text towers get their full context."""
-    return (isinstance(model, open_clip.model.CLIP) and model.attn_mask is not None
-            and model.text_pool_type in ("argmax", "eos"))
-
-
-def _plain_block(block) -> bool:
-    """An unmodified open_clip text block: self-attention through a packed nn.MultiheadAttention, batch first."""
-    attn = getattr(block, "attn", None)
-    return (type(block) is ResidualAttentionBlock and not hasattr(block, "ln_1_kv")
-            and isinstance(attn, torch.nn.MultiheadAttention) and attn.batch_first and attn._qkv_same_embed_dim
-            and attn.bias_k is None and not attn.add_zero_attn)
-
-
-def _causal_block(block, x: torch.Tensor) -> torch.Tensor:
-    """block(x, attn_mask=causal mask), with attention as one scaled_dot_product_attention(is_causal=True).
-    nn.MultiheadAttention cannot take its fused inference path here (a float mask; the tiny tower's 3 heads), and
-    its general path copies q, k and v between layouts: a third of the text tower's time on CPU."""
-    batch, length, width = x.shape
-    attn = block.attn
-    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)
-    q, k, v = qkv.view(batch, length, 3, attn.num_heads, width // attn.num_heads).permute(2, 0, 3, 1, 4)
-    y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(batch, length, width)
-    x = x + block.ls_1(attn.out_proj(y))
-    return x + block.ls_2(block.mlp(block.ln_2(x)))
-
-
-def _encode_text(model, tokens: torch.Tensor) -> torch.Tensor:
-    """model.encode_text(tokens, normalize=True), computed over the batch's used positions only (see _trimmable);
-    this mirrors open_clip's CLIP.encode_text with the positional embedding and causal mask cut to that length."""
-    length = int((tokens != 0).sum(dim=1).max())  # open_clip pads with 0 after the end-of-text token
-    if length >= tokens.shape[1] or not _trimmable(model):
-        return model.encode_text(tokens, normalize=True)
-    tokens = tokens[:, :length]
-    cast = model.transformer.get_cast_dtype()
-    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
-    blocks = model.transformer.resblocks
-    if model.transformer.batch_first and all(_plain_block(b) for b in blocks):
-        # open_clip's mask is exactly the causal one (-inf above the diagonal), so is_causal computes the same
-        for block in blocks:
-            x = _causal_block(block, x)
-    else:
-        x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
-    x = text_global_pool(model.ln_final(x), tokens, model.text_pool_type, eos_token_id=model.text_eos_id)
-    x = model.text_projection(x) if isinstance(model.text_projection, torch.nn.Linear) else x @ model.text_projection
-    return F.normalize(x, dim=-1)
-
-
 @torch.no_grad()
 def texts(model, tokenizer, captions: Sequence[str], batch_size: int = 256, device: str = "cpu",
           desc: str = "encode captions") -> torch.Tensor:
@@ -111,7 +61,7 @@ def texts(model, tokenizer, captions: Sequence[str], batch_size: int = 256, devi
     batch of open_clip's causal text tower stops near its own longest caption instead of the full context."""
     model.eval().to(device)
     order = sorted(range(len(captions)), key=lambda i: -len(captions[i]))
-    out = [_encode_text(model, tokens.to(device)).float().cpu() for tokens in _prepared(
+    out = [text_tower.encode_text(model, tokens.to(device)).float().cpu() for tokens in _prepared(
         [captions[i] for i in order], batch_size, lambda chunk: tokenizer(list(chunk)), desc, device)]
     if not out:
         return torch.empty(0)
