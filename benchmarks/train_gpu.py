@@ -94,11 +94,10 @@ def flops_per_step(step: train.Step, batch: tuple) -> float:
     return counter.get_total_flops()
 
 
-def loader_rate(model_name: str, batch: int, size: int, workers: int, count: int) -> float:
+def loader_rate(tokenizer, batch: int, size: int, workers: int, count: int) -> float:
     """Triplets/s from the trainer's loader (both images decoded) with `workers` processes."""
     from PIL import Image
 
-    _, _, _, tokenizer = models.create(model_name)
     captions = CAPTIONS.read_text().splitlines()
     with tempfile.TemporaryDirectory() as tmp:
         shard = Path(tmp) / "triplets.tar"
@@ -159,7 +158,7 @@ def main() -> None:
               f"{r['batch'] / r['seconds']:.0f} | {r['flops'] / 1e12:.2f} | {achieved / 1e12:.1f} | "
               + (f"{achieved / peak:.1%}" if peak else "n/a") + " |")
     if args.workers:
-        rate = loader_rate(args.model, max(args.batches), size, args.workers, count=8)
+        rate = loader_rate(tokenizer, max(args.batches), size, args.workers, count=8)
         best = max(r["batch"] / r["seconds"] for r in rows)
         print(f"\nThe loader ({args.workers} worker processes, {size}-px JPEG triplets, batch {max(args.batches)}): "
               f"{rate:.0f} triplets/s, {rate / best:.2f}x the fastest step above.")
