@@ -161,7 +161,6 @@ def write_log(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-
 class Step:
     """One optimizer step of `method` on one batch: forward under autocast, the loss, backward, gradient clipping,
     AdamW and the schedule. `net` is the bare open_clip model, `model` what runs it (text_tower.Features of it,
