@@ -76,11 +76,11 @@ def open_clip_loop(steps: int, batch: int, workdir: Path) -> float:
     return batch * len(steady) / sum(steady)
 
 
-def loader(shard: Path, batch: int, count: int) -> float:
+def loader(shard: Path, batch: int, count: int, cache_mb: float = 0) -> float:
     """Triplet batches (both images) per second from the loader alone, in the training process (workers 0)."""
     _, _, _, tokenizer = models.create(MODEL)
     transform = data.BatchTransform({"size": 64, "mean": (0.5,) * 3, "std": (0.5,) * 3})
-    stream = data.batches([str(shard)], batch, tokenizer, transform, seed=0, shuffle_buffer=100)
+    stream = data.batches([str(shard)], batch, tokenizer, transform, seed=0, shuffle_buffer=100, cache_mb=cache_mb)
     next(stream)
     start = time.perf_counter()
     for _ in range(count):
@@ -96,11 +96,13 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-train-"))
     shard = workdir / "synthetic.tar"
-    synthetic_shard(shard, 2000)
+    samples = 2000
+    synthetic_shard(shard, samples)
     theirs = open_clip_loop(args.steps, args.batch, workdir)
     clip = ours(shard, "clip", args.steps, args.batch, workdir)
     triplet = ours(shard, "tripletclip", args.steps, args.batch, workdir)
     batches_per_s = loader(shard, args.batch, args.steps)
+    cached_per_s = loader(shard, args.batch, args.steps, cache_mb=1024)  # as config.yaml runs it
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, torch {__import__('torch').__version__}; "
           f"{MODEL}, batch {args.batch}, {args.steps} steps per run, fp32\n")
     print("| measure | value | goal |\n|---|---:|---:|")
@@ -111,6 +113,9 @@ def main() -> None:
     print(f"| TripletCLIP step / CLIP step | {clip / triplet:.2f}x | <= 2.1x |")
     print(f"| loader, triplet batches | {batches_per_s:.2f} batches/s | |")
     print(f"| loader / TripletCLIP consumption | {batches_per_s / (triplet / args.batch):.1f}x | >= 3x |")
+    epochs = args.steps * args.batch / samples
+    print(f"| loader with the cache (cache_mb 1024), {epochs:.1f} epochs | {cached_per_s:.2f} batches/s | |")
+    print(f"| loader with the cache / TripletCLIP consumption | {cached_per_s / (triplet / args.batch):.1f}x | |")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ rule train:
         train=config["train"],
         layout=train_layout(),  # (nodes, processes per node)
     threads: res("train", "cpus_per_task")
+    # Every training starts before any export or evaluation: those short jobs then fill the cores beside the last,
+    # long trainings instead of leaving one idle at the end of the run.
+    priority: 1
     log:
         "logs/train/{method}/seed{seed}.log",
     benchmark:

@@ -3,10 +3,13 @@ format, K negatives, exact resume, and a 2-process (gloo) run equal to one proce
 
 import os
 import random
+import shutil
 import subprocess
 import sys
+from io import BytesIO
 from pathlib import Path
 
+import open_clip
 import pandas as pd
 import pytest
 import torch
@@ -44,11 +47,20 @@ def shards(tmp_path_factory):
     return [str(p) for p in paths]
 
 
-def loader_batches(shards, batch_size, count, **kwargs):
+def loader_stream(shards, batch_size, **kwargs):
     _, _, _, tokenizer = models.create("ViT-Tiny-P16-64")
     transform = data.BatchTransform({"size": 64, "mean": (0.5,) * 3, "std": (0.5,) * 3})
-    stream = data.batches(shards, batch_size, tokenizer, transform, seed=3, shuffle_buffer=30, **kwargs)
+    return data.batches(shards, batch_size, tokenizer, transform, seed=3, shuffle_buffer=30, **kwargs)
+
+
+def loader_batches(shards, batch_size, count, **kwargs):
+    stream = loader_stream(shards, batch_size, **kwargs)
     return [next(stream) for _ in range(count)]
+
+
+def same_batches(a, b):
+    return len(a) == len(b) and all(p == q and all(torch.equal(x, y) for x, y in zip(u, v))
+                                    for (p, u), (q, v) in zip(a, b))
 
 
 def test_the_global_batch_is_the_same_for_any_number_of_ranks_and_workers(shards):
@@ -65,6 +77,19 @@ def test_the_global_batch_is_the_same_for_any_number_of_ranks_and_workers(shards
     resumed = loader_batches(shards, 16, 3, start=one[5][0])
     for (_, a), (_, b) in zip(resumed, one[6:9]):
         assert torch.equal(a[1], b[1])
+
+
+def test_later_epochs_come_from_the_cache_as_the_same_batches(shards, tmp_path):
+    streamed = loader_batches(shards, 16, 14)  # two epochs of 7 batches (120 samples)
+    copies = [shutil.copy(shard, tmp_path) for shard in shards]
+    stream = loader_stream(copies, 16, cache_mb=64)
+    cached = [next(stream) for _ in range(8)]  # the 8th comes from epoch 2, once epoch 1 has been read to its end
+    for path in copies:
+        os.remove(path)  # the rest of epoch 2 reads no file
+    cached += [next(stream) for _ in range(6)]
+    assert same_batches(streamed, cached)
+    # a cache too small for everything keeps what fits and streams the rest
+    assert same_batches(streamed, loader_batches(shards, 16, 14, cache_mb=0.3))
 
 
 def test_the_released_tripletdata_format_reads_as_our_own(shards, tmp_path):
@@ -89,6 +114,32 @@ def test_k_negatives_come_with_a_mask(tmp_path):
     assert (neg_text[:, 2] == neg_text[0, 2]).all()  # the padding is the empty caption
 
 
+
+
+def test_the_loader_gives_open_clips_preprocessing_for_any_format_and_replaces_a_corrupt_image(caplog):
+    net, _, preprocess, tokenizer = models.create("ViT-Tiny-P16-64")
+    transform = data.BatchTransform(open_clip.get_model_preprocess_cfg(net))
+    scene = shapes.sample_scene(random.Random(0), "train", shapes.heldout_combos(0, 0))
+    images = [shapes.render(scene, 64, seed=0), shapes.render(scene, 96, seed=1).crop((0, 0, 96, 80)),
+              shapes.render(scene, 64, seed=2)]
+
+    def encoded(image, fmt):
+        buffer = BytesIO()
+        image.save(buffer, format=fmt)
+        return buffer.getvalue()
+
+    # JPEG at the model's size, PNG to resize and crop, BMP (a format only PIL reads), and a corrupt file
+    files = [encoded(images[0], "JPEG"), encoded(images[1], "PNG"), encoded(images[2], "BMP"), b"not an image"]
+    rows = [(f"sample {i}", f, f"caption {i}".encode(), f, b"a negative") for i, f in enumerate(files)]
+    loader = data.TripletBatches([], 4, tokenizer, transform, seed=0, epoch=0)
+    with caplog.at_level("WARNING"):
+        image, text, neg_image, _, _ = loader.collate(rows)
+    expected = torch.stack([preprocess(io.decode_image(f)) for f in files[:3]])
+    assert torch.allclose(image[:3], expected, atol=1e-5) and torch.equal(image, neg_image)
+    # the corrupt sample is replaced, caption included, by the batch's first, and the log says so
+    assert torch.equal(image[3], image[0]) and torch.equal(text[3], text[0])
+    assert torch.equal(text[:3], tokenizer(["caption 0", "caption 1", "caption 2"]))
+    assert sum("undecodable" in r.message for r in caplog.records) == 2  # the image and its negative
 def config(**changes):
     base = dict(model="ViT-Tiny-P16-64", steps=6, batch_size=16, lr=1e-3, weight_decay=0.1, warmup_steps=2,
                 workers=0, threads=1, shuffle_buffer=30, log_every=1, eval_every=3, checkpoint_every=2)

@@ -51,6 +51,7 @@ class TrainConfig:
     workers: int = 4
     threads: int | None = None
     shuffle_buffer: int = 2000
+    cache_mb: float = 0  # keep the first epoch's decoded samples for the next ones (data.Cache); CPU runs on small sets
     log_every: int = 10
     eval_every: int = 500
     checkpoint_every: int = 500
@@ -252,7 +253,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     stream = data.batches(shards, cfg.batch_size // world, tokenizer, data.BatchTransform(preprocess_cfg), seed,
                           start=position, workers=cfg.workers, rank=rank, world_size=world,
                           num_negatives=cfg.num_negatives, neg_images=losses.USES_NEG_IMAGE[method],
-                          shuffle_buffer=cfg.shuffle_buffer)
+                          shuffle_buffer=cfg.shuffle_buffer, cache_mb=cfg.cache_mb)
     val = data.read_pairs(val_shard) if val_shard and rank == 0 else None
     writer = None
     if rank == 0:
