@@ -111,6 +111,16 @@ def test_aro_order_perturbations_and_ties_going_to_the_original(tmp_path):
     spec = {"datasets": {"coco_order": {"kind": "order", "annotations": "order.json", "image_dir": "."}}}
     metrics, details = aro.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
     assert metrics == {"coco_order": 100.0} and details["coco_order"] == {"samples": 2}
+    # a perturbation equal to the original ties with it exactly, whatever the model and wherever it stands
+    import torch
+
+    from tripletclip import models
+    torch.manual_seed(0)
+    model, _, clip_preprocess, clip_tokenizer = models.create("ViT-Tiny-P16-64")
+    entries = [{"image": "val2014/r.jpg", "caption": f"a red circle number {i} next to a square"} for i in range(12)]
+    correct = aro._order(model.eval(), clip_preprocess, clip_tokenizer, entries, tmp_path,
+                         lambda caption, key: [caption] * 4, 30, 256, "cpu")
+    assert correct.all() and len(correct) == 12
 
 
 def test_winoground_text_image_and_group_scores(tmp_path):
@@ -196,7 +206,25 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
         assert (tmp_path / "add_obj.json").exists()
 
 
-def test_caption_batches_stop_at_their_longest_caption_with_the_same_features():
+def test_prefix_nodes_name_each_distinct_prefix_once():
+    import torch
+
+    from tripletclip import text_tower
+
+    tokens = torch.tensor([[1, 5, 6, 2, 0], [1, 5, 7, 2, 0], [1, 5, 6, 2, 0], [1, 2, 0, 0, 0], [1, 5, 6, 8, 2]])
+    node, first = text_tower.prefix_nodes(tokens, (tokens != 0).sum(1))
+    # (1) (1 5) (1 2) (1 5 6) (1 5 7) (1 5 6 2) (1 5 7 2) (1 5 6 8) (1 5 6 8 2)
+    assert len(first) == 9 and node.shape == tokens.shape
+    assert torch.equal(node[0], node[2]) and node[:, 0].unique().numel() == 1
+    assert node[0, 1] == node[1, 1] == node[4, 1] and node[0, 2] == node[4, 2] != node[1, 2]
+    assert node[0, 3] != node[4, 3] and node[3, 1] not in node[0]
+    assert torch.equal(node[3, 1:], node[3, 1].repeat(4)) and torch.equal(node[0, 3:], node[0, 3].repeat(2))
+    flat = tokens.flatten()[first]  # each node's own token, at a position where it occurs
+    assert sorted(flat.tolist()) == [1, 2, 2, 2, 2, 5, 6, 7, 8]
+    assert torch.equal(node.flatten()[first], torch.arange(9)) and (first % 5 < (tokens != 0).sum(1)[first // 5]).all()
+
+
+def test_captions_share_their_prefixes_and_stop_at_their_ends_with_the_same_features():
     import torch
     from open_clip.transformer import ResidualAttentionBlock
 
@@ -207,12 +235,24 @@ def test_caption_batches_stop_at_their_longest_caption_with_the_same_features():
     model, _, _, tok = models.create("ViT-Tiny-P16-64")
     model.eval()
     captions = ["a red circle", "there is a small hollow red circle to the left of a large blue square, and a star",
-                "a star", "a picture of a large green hexagon above a small gray diamond", "x"]
+                "a star", "a picture of a large green hexagon above a small gray diamond", "x", "a red square",
+                "a red circle left of a blue square", "a red circle right of a blue square",
+                " ".join(["one two three four five six seven eight nine ten"] * 4)]
+    tokens = tok(captions)
+    assert (tokens[-1] != 0).all()  # truncated at the tiny model's 32-token context
     with torch.no_grad():
-        full = model.encode_text(tok(captions), normalize=True)
-    assert all(text_tower.plain_block(b) for b in model.transformer.resblocks)  # one fused causal attention per block
-    trimmed = encode.texts(model, tok, captions, batch_size=2)  # longest first, in three batches
-    assert torch.allclose(trimmed, full, atol=1e-6)
+        full = model.encode_text(tokens, normalize=True)
+        shared = text_tower.encode_text_shared(model, tokens)
+    assert torch.allclose(shared, full, atol=1e-6)
+    exclaimed = tok(["sale!/ a red circle left of a blue square!(", "a red circle"])  # "!" alone is 0, as padding
+    assert (exclaimed[0, :int(exclaimed[0].argmax())] == 0).sum() == 2
+    with torch.no_grad():
+        expected = model.encode_text(exclaimed, normalize=True)
+        assert torch.allclose(text_tower.encode_text(model, exclaimed), expected, atol=1e-6)
+        assert torch.allclose(text_tower.encode_text_shared(model, exclaimed), expected, atol=1e-6)
+    assert text_tower.prefix_nodes(tokens, (tokens != 0).sum(1))[1].numel() < (tokens != 0).sum() - 10
+    assert all(text_tower.plain_block(b) for b in model.transformer.resblocks)
+    assert torch.allclose(encode.texts(model, tok, captions, batch_size=4), full, atol=1e-6)  # in token order
     assert text_tower.trimmable(model) and not text_tower.trimmable(ColourModel())
 
     class Modified(ResidualAttentionBlock):  # any block we do not know runs as open_clip runs it, trimmed
@@ -223,3 +263,37 @@ def test_caption_batches_stop_at_their_longest_caption_with_the_same_features():
     model.transformer.resblocks[1] = modified
     assert not text_tower.plain_block(modified)
     assert torch.allclose(encode.texts(model, tok, captions, batch_size=2), full, atol=1e-6)
+
+
+def test_images_are_preprocessed_in_batches_to_open_clips_exact_values(tmp_path):
+    import numpy as np
+    import torch
+    from torchvision import transforms
+
+    from tripletclip import models
+    from tripletclip.evals import encode
+
+    preprocess = models.create("ViT-Tiny-P16-64")[2]
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (80, 100, 3), dtype=np.uint8)
+    images = [Image.fromarray(noise[:64, :64]), Image.fromarray(noise), Image.fromarray(noise[..., 0]),  # RGB, L
+              Image.fromarray(noise).convert("RGBA"), Image.fromarray(noise).convert("P")]
+    prep = encode.BatchPreprocess(preprocess)
+    singles = [prep.one(image) for image in images]
+    assert all(s.dtype == torch.uint8 and s.shape == (3, 64, 64) for s in singles)
+    assert torch.equal(prep.batch(singles), torch.stack([preprocess(image) for image in images]))
+
+    plain = transforms.Compose([transforms.Resize(8), transforms.ToTensor(), transforms.Normalize([0.5], [0.25])])
+    prep = encode.BatchPreprocess(plain)  # no RGB conversion: a grey image takes the whole transform
+    grey = [prep.one(images[2]), prep.one(images[2].rotate(90))]
+    assert grey[0].dtype == torch.float32 and torch.equal(prep.batch(grey), torch.stack([plain(images[2]),
+                                                                                          plain(images[2].rotate(90))]))
+    prep = encode.BatchPreprocess(preprocess_fn := lambda image: torch.zeros(3, 2, 2))  # not a Compose
+    assert prep.head is None and torch.equal(prep.batch([prep.one(images[0])]), preprocess_fn(None)[None])
+    for path, image in zip(("a.jpg", "b.png"), images[:2]):
+        image.save(tmp_path / path)
+    model = models.create("ViT-Tiny-P16-64")[0].eval()
+    with torch.no_grad():
+        batch = torch.stack([preprocess(encode.open_rgb(tmp_path / p)) for p in ("a.jpg", "b.png")])
+        expected = model.encode_image(batch, normalize=True)
+    assert torch.equal(encode.images(model, preprocess, [tmp_path / "a.jpg", tmp_path / "b.png"]), expected)

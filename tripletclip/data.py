@@ -68,8 +68,8 @@ class BatchTransform:
 
 class Cache:
     """What one loading process has read and prepared, kept for the next epochs while it fits in `megabytes`: each
-    shard's raw triplets, each sample's tokens and decoded images. On a CPU, tar parsing, decoding and open_clip's
-    Python tokenizer cost a fifth of the tiny model's step, and the embedded world is read three times in the claim's
+    shard's raw triplets, each sample's tokens and decoded images. On a CPU, tar parsing, decoding and tokenizing
+    cost a fifth of the tiny model's step, and the embedded world is read three times in the claim's
     budget; a CC3M-sized set does not fit and streams as before. Nothing changes the order or the values of a batch."""
 
     def __init__(self, megabytes: float):

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from . import io
+from . import io, tokenizer
 
 MODEL_CONFIGS = Path(__file__).parent / "model_configs"
 WEIGHTS_NAME = "open_clip_model.safetensors"
@@ -26,12 +26,13 @@ def open_clip_with_our_configs():
 
 
 def create(model_name: str, pretrained: str | None = None, device: str = "cpu"):
-    """(model, train transform, eval transform, tokenizer) for an open_clip name, `local-dir:` path or our config."""
+    """(model, train transform, eval transform, tokenizer) for an open_clip name, `local-dir:` path or our config;
+    the tokenizer is open_clip's, with its fast path for plain captions (`tokenizer.Tokenizer`)."""
     open_clip = open_clip_with_our_configs()
     model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
         model_name, pretrained=pretrained, device=device
     )
-    return model, preprocess_train, preprocess_val, open_clip.get_tokenizer(model_name)
+    return model, preprocess_train, preprocess_val, tokenizer.Tokenizer(open_clip.get_tokenizer(model_name))
 
 
 def load_checkpoint(path: str) -> dict:

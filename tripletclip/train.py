@@ -25,6 +25,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from . import data, io, losses, models, text_tower
+from .evals import encode
 
 log = logging.getLogger(__name__)
 RESUME_NAME = "resume.pt"  # the running checkpoint; deleted once checkpoint.pt (the rule's output) is written
@@ -85,15 +86,13 @@ def cosine_with_warmup(warmup: int, total: int):
 
 @torch.no_grad()
 def retrieval_at_1(model, preprocess, tokenizer, images, captions, batch_size: int = 256, device="cpu") -> dict:
-    """Image->text and text->image recall@1 over paired lists (pair i is the only match of i)."""
-    model.eval()
-    img = torch.cat([model.encode_image(torch.stack([preprocess(x) for x in images[i:i + batch_size]]).to(device),
-                                        normalize=True).float() for i in range(0, len(images), batch_size)])
-    txt = torch.cat([model.encode_text(tokenizer(captions[i:i + batch_size]).to(device), normalize=True).float()
-                     for i in range(0, len(captions), batch_size)])
-    sim = img @ txt.T
-    target = torch.arange(len(images), device=sim.device)
+    """Image->text and text->image recall@1 over paired lists (pair i is the only match of i), encoded as the
+    evaluations encode."""
+    img = encode.images(model, preprocess, images, batch_size, device, load=lambda image: image, desc=None)
+    txt = encode.texts(model, tokenizer, captions, batch_size, device, desc=None)
     model.train()
+    sim = img @ txt.T
+    target = torch.arange(len(images))
     return {"i2t_r1": (sim.argmax(1) == target).float().mean().item() * 100,
             "t2i_r1": (sim.argmax(0) == target).float().mean().item() * 100,
             "chance_r1": 100 / len(images)}

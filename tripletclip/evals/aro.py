@@ -183,7 +183,10 @@ def _order(model, preprocess, tokenizer, entries, image_dir, shuffler, max_words
     captions, caption_row = encode.index([o for _, options in cases for o in options])
     img = encode.images(model, preprocess, [Path(image_dir) / i for i in images], batch_size, device)
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
-    scores = torch.stack([txt[[caption_row[o] for o in options]] @ img[image_row[image]] for image, options in cases])
+    # products summed row by row: a matrix-vector product may round equal rows differently (its last rows take
+    # another code path) and would break the tie of a perturbation that equals the original
+    scores = torch.stack([(txt[[caption_row[o] for o in options]] * img[image_row[image]]).sum(-1)
+                          for image, options in cases])
     return (scores.argmax(dim=1) == 0).numpy()  # argmax takes the first of equal scores: the original
 
 
