@@ -21,6 +21,28 @@ def test_some_true_scenes_have_a_third_object_so_that_count_does_not_mark_add_ob
     assert shapes.negative(three, "add_obj", random.Random(0)) is None  # add_obj adds the third object only
 
 
+def test_colour_bias_skews_training_colours_towards_each_shapes_usual_one_and_leaves_the_test_split_uniform():
+    heldout = shapes.heldout_combos(0, 6)
+    typical = shapes.typical_colours(0, heldout)
+    assert sorted(typical) == sorted(shapes.SHAPES) and len(set(typical.values())) == len(shapes.SHAPES)
+    assert not {(c, s) for s, c in typical.items()} & heldout
+
+    def usual_share(split, bias):
+        rng = random.Random(3)
+        objs = [o for _ in range(1000)
+                for o in shapes.sample_scene(rng, split, heldout, 0.2, 0.3, typical, bias).objects]
+        return np.mean([typical[o.shape] == o.colour for o in objs]), objs
+
+    share, objs = usual_share("train", 0.8)
+    assert 0.78 <= share <= 0.9 and not {(o.colour, o.shape) for o in objs} & heldout
+    assert 0.1 <= usual_share("train", 0.0)[0] <= 0.2  # 1 in 6 seen colours of each shape
+    assert 0.05 <= usual_share("test", 0.8)[0] <= 0.2  # the benchmark's scenes stay unbiased
+    # An unbiased world draws exactly the scenes it drew before the option existed.
+    a, b = random.Random(5), random.Random(5)
+    assert ([shapes.sample_scene(a, "train", heldout, 0.2, 0.3) for _ in range(200)]
+            == [shapes.sample_scene(b, "train", heldout, 0.2, 0.3, typical, 0.0) for _ in range(200)])
+
+
 def test_grammar_parser_round_trip_for_every_phrasing_and_negative():
     rng = random.Random(1)
     for scene, phrasing in scenes(300):

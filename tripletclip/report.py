@@ -2,8 +2,8 @@
 budget they were trained at, and the plots (SugarCrepe per category, similarity histograms, training curves).
 
 Outputs: `results.csv` in long form (method, seed, benchmark, metric, value), `summary.csv` (mean, sd and n over
-seeds), `results_wide.csv` (methods x benchmark/metric, means), `results.md` (the budget and one mean ± sd table
-per benchmark) and PNG plots.
+seeds), `results_wide.csv` (methods x benchmark/metric, means), `results.md` (the budget, one mean ± sd table
+per benchmark and, with several seeds, each method's difference to CLIP paired by seed) and PNG plots.
 """
 
 from __future__ import annotations
@@ -62,6 +62,17 @@ def summarize(long: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
+def paired(long: pd.DataFrame, baseline: str = "clip") -> pd.DataFrame:
+    """Each method's difference to `baseline`, seed by seed, then its mean, sd and n over seeds. A seed fixes the
+    initial weights and the order of the data for every method alike, so much of what varies between seeds varies
+    for all methods together; the paired difference leaves that out."""
+    base = long[long["method"] == baseline].set_index(["seed", "benchmark", "metric"])["value"]
+    others = long[long["method"] != baseline]
+    keys = pd.MultiIndex.from_frame(others[["seed", "benchmark", "metric"]])
+    diff = others.assign(value=others["value"].to_numpy() - base.reindex(keys).to_numpy()).dropna(subset=["value"])
+    return summarize(diff)
+
+
 def wide(summary: pd.DataFrame) -> pd.DataFrame:
     """Methods x "benchmark/metric" columns, means over seeds."""
     table = summary.assign(column=summary["benchmark"] + "/" + summary["metric"])
@@ -76,21 +87,31 @@ def headline(benchmark: str, metric: str) -> bool:
             "winoground": metric == "group"}.get(benchmark, True)
 
 
-def _cells(part: pd.DataFrame, digits) -> pd.DataFrame:
-    return part.assign(cell=[f"{m:.{digits(b)}f} ± {s:.{digits(b)}f}"
+def _cells(part: pd.DataFrame, digits, sign: str = "") -> pd.DataFrame:
+    return part.assign(cell=[f"{m:{sign}.{digits(b)}f} ± {s:.{digits(b)}f}"
                              for b, m, s in zip(part["benchmark"], part["mean"], part["std"])])
 
 
-def markdown(summary: pd.DataFrame, statement: str) -> str:
-    """The budget, an overview (methods x headline metrics), then one table per benchmark; mean ± sd over seeds."""
+def _overview(summary: pd.DataFrame, digits, sign: str = "") -> pd.DataFrame:
+    top = _cells(summary[[headline(b, m) for b, m in zip(summary["benchmark"], summary["metric"])]], digits, sign)
+    top = top.assign(column=top["benchmark"] + "/" + top["metric"])
+    return top.pivot(index="method", columns="column", values="cell").loc[
+        list(dict.fromkeys(top["method"])), list(dict.fromkeys(top["column"]))]
+
+
+def markdown(summary: pd.DataFrame, statement: str, differences: pd.DataFrame | None = None,
+             baseline: str = "clip") -> str:
+    """The budget, an overview (methods x headline metrics), with several seeds each method's paired difference to
+    `baseline` (`differences`, from `paired`), then one table per benchmark; mean ± sd over seeds."""
     def digits(benchmark):
         return 3 if benchmark == "similarity" else 2
 
-    top = _cells(summary[[headline(b, m) for b, m in zip(summary["benchmark"], summary["metric"])]], digits)
-    top = top.assign(column=top["benchmark"] + "/" + top["metric"])
-    overview = top.pivot(index="method", columns="column", values="cell").loc[
-        list(dict.fromkeys(top["method"])), list(dict.fromkeys(top["column"]))]
-    parts = [statement, "Mean ± standard deviation over seeds.", "### Overview\n\n" + overview.to_markdown()]
+    parts = [statement, "Mean ± standard deviation over seeds.",
+             "### Overview\n\n" + _overview(summary, digits).to_markdown()]
+    if differences is not None and len(differences) and differences["n"].min() > 1:
+        parts.append(f"### Difference to {baseline}, paired by seed\n\nEach seed starts every method from the same "
+                     f"weights and feeds it the data in the same order: the mean ± sd over seeds of (method − "
+                     f"{baseline}) at the same seed.\n\n" + _overview(differences, digits, "+").to_markdown())
     for benchmark in dict.fromkeys(summary["benchmark"]):
         part = summary[summary["benchmark"] == benchmark]
         table = _cells(part, digits).pivot(index="method", columns="metric", values="cell").loc[
@@ -124,7 +145,7 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
         with io.atomic_path(outputs[key]) as tmp:
             frame.to_csv(tmp, index=index, float_format="%.4f")
     with io.atomic_path(outputs["markdown"]) as tmp:
-        tmp.write_text(markdown(summary, statement))
+        tmp.write_text(markdown(summary, statement, paired(long) if "clip" in set(long["method"]) else None))
     figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement),
                "similarity_plot": plot_similarity([p for p in eval_paths if io.read_json(p)["benchmark"] == "similarity"]),
                "training_plot": plot_training(train_logs)}

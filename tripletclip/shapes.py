@@ -165,30 +165,51 @@ def heldout_combos(seed: int, count: int) -> frozenset[tuple[str, str]]:
     return frozenset(zip(colours[:count], shapes[:count]))
 
 
-def random_object(rng: random.Random, allowed=lambda colour, shape: True, hollow_rate: float = 0.2) -> Obj:
+def typical_colours(seed: int, heldout: frozenset) -> dict[str, str]:
+    """Each shape's usual colour in training, a distinct colour per shape and never a held-out combination."""
+    colours = list(COLOURS)
+    rng = random.Random(f"typical:{seed}")
+    while True:
+        rng.shuffle(colours)
+        typical = dict(zip(SHAPES, colours))
+        if not any((colour, shape) in heldout for shape, colour in typical.items()):
+            return typical
+
+
+def random_object(rng: random.Random, allowed=lambda colour, shape: True, hollow_rate: float = 0.2,
+                  typical: dict[str, str] | None = None, colour_bias: float = 0.0) -> Obj:
+    """With `colour_bias`, that share of draws takes the shape's `typical` colour instead of a uniform one."""
     while True:
         colour, shape = rng.choice(list(COLOURS)), rng.choice(SHAPES)
+        # Drawn only when biased, so that an unbiased world is the same world as before the option existed.
+        if colour_bias and rng.random() < colour_bias:
+            colour = typical[shape]
         if allowed(colour, shape):
             return Obj(rng.choice(SIZES), colour, shape, rng.random() < hollow_rate)
 
 
 def sample_scene(rng: random.Random, split: str, heldout: frozenset, hollow_rate: float = 0.2,
-                 third_object_rate: float = 0.0) -> Scene:
+                 third_object_rate: float = 0.0, typical: dict[str, str] | None = None,
+                 colour_bias: float = 0.0) -> Scene:
     """A scene of two related objects and, with probability `third_object_rate`, a free-standing third.
-    "train": no held-out combination; "test": one of the related pair is held out."""
+    "train": no held-out combination, and a `colour_bias` share of objects in their shape's `typical` colour;
+    "test": one of the related pair is held out, colours uniform."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if split == "test":
+        colour_bias = 0.0
     seen = lambda c, s: (c, s) not in heldout  # noqa: E731
+    biased = dict(hollow_rate=hollow_rate, typical=typical, colour_bias=colour_bias)
     while True:
         if split == "train":
-            objs = [random_object(rng, seen, hollow_rate) for _ in range(2)]
+            objs = [random_object(rng, seen, **biased) for _ in range(2)]
         else:
             objs = [random_object(rng, lambda c, s: (c, s) in heldout, hollow_rate), random_object(rng, hollow_rate=hollow_rate)]
             rng.shuffle(objs)
         if (objs[0].colour, objs[0].shape) != (objs[1].colour, objs[1].shape):
             break
     if rng.random() < third_object_rate:
-        objs.append(random_object(rng, seen if split == "train" else lambda c, s: True, hollow_rate))
+        objs.append(random_object(rng, seen if split == "train" else lambda c, s: True, **biased))
     return Scene(tuple(objs), rng.choice(RELATIONS))
 
 

@@ -14,17 +14,18 @@ from . import io, shapes
 
 
 def _train_scenes(count: int, seed: int, stream: str, heldout_count: int, hollow_rate: float,
-                  third_object_rate: float):
+                  third_object_rate: float, colour_bias: float):
     heldout = shapes.heldout_combos(seed, heldout_count)
+    typical = shapes.typical_colours(seed, heldout)
     rng = shapes.keyed_rng("scenes", stream, seed)
     for _ in range(count):
-        yield (shapes.sample_scene(rng, "train", heldout, hollow_rate, third_object_rate),
+        yield (shapes.sample_scene(rng, "train", heldout, hollow_rate, third_object_rate, typical, colour_bias),
                shapes.random_phrasing(rng))
 
 
 def write_source(
     images_dir: str, url_list: str, num_samples: int, image_size: int, seed: int, heldout_combos: int,
-    hollow_rate: float, third_object_rate: float = 0.0,
+    hollow_rate: float, third_object_rate: float = 0.0, colour_bias: float = 0.0,
 ) -> None:
     """Render `num_samples` training scenes as PNG files and list them as (url, caption) rows of a TSV."""
     images_dir = Path(images_dir)
@@ -32,7 +33,7 @@ def write_source(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     rows = []
-    scenes = _train_scenes(num_samples, seed, "source", heldout_combos, hollow_rate, third_object_rate)
+    scenes = _train_scenes(num_samples, seed, "source", heldout_combos, hollow_rate, third_object_rate, colour_bias)
     for i, (scene, phrasing) in enumerate(tqdm(scenes, total=num_samples, desc="render source", unit="img")):
         name = f"{i:08d}.png"
         shapes.render(scene, image_size, seed=f"source:{seed}:{i}").save(staging / name)
@@ -46,9 +47,9 @@ def write_source(
 
 
 def write_valset(path: str, num_samples: int, image_size: int, seed: int, heldout_combos: int, hollow_rate: float,
-                 third_object_rate: float = 0.0):
+                 third_object_rate: float = 0.0, colour_bias: float = 0.0):
     """A shard of fresh training-distribution pairs (jpg, txt) for in-distribution retrieval during training."""
-    scenes = _train_scenes(num_samples, seed, "val", heldout_combos, hollow_rate, third_object_rate)
+    scenes = _train_scenes(num_samples, seed, "val", heldout_combos, hollow_rate, third_object_rate, colour_bias)
     with io.shard_writer(path) as sink:
         for i, (scene, phrasing) in enumerate(scenes):
             image = shapes.render(scene, image_size, seed=f"val:{seed}:{i}")

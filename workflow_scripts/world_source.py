@@ -6,7 +6,7 @@ def main(smk):
     logs.setup(smk.log[0])
     w = smk.params.world
     world.write_source(smk.output.images, smk.output.urls, w["num_samples"], w["image_size"], smk.params.seed,
-                       w["heldout_combos"], w["hollow_rate"], w["third_object_rate"])
+                       w["heldout_combos"], w["hollow_rate"], w["third_object_rate"], w["colour_bias"])
 
 
 if __name__ == "__main__":
