@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -46,12 +47,25 @@ def test_images_are_kept_per_sample_and_a_rerun_makes_only_the_missing(pipelines
     assert io.read_json(out / "stats.json") == again
 
 
+def _levels(a, b):
+    """Largest pixel difference, and the share of values that differ at all."""
+    d = np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int))
+    return d.max(), (d > 0).mean()
+
+
 def test_the_same_key_gives_the_same_image_across_batch_sizes(pipelines):
     items = [(str(i), c) for i, c in enumerate(CAPTIONS)]
     one = _synth(pipelines["sdxl"], batch_size=1).synthesize(items)
     four = _synth(pipelines["sdxl"], batch_size=4).synthesize(items[::-1])[::-1]
-    assert [io.encode_jpeg(a) for a in one] == [io.encode_jpeg(b) for b in four]
-    assert len({io.encode_jpeg(a) for a in one}) == len(items)  # and different keys differ
+    # The same latents; only how the batched kernels round may differ (seen: 1 level in 0.01 % of values).
+    for a, b in zip(one, four):
+        most, share = _levels(a, b)
+        assert most <= 1 and share < 0.001
+    # and different keys differ: another key's image is another image, not a rounding away
+    assert min(np.abs(np.asarray(one[i], dtype=int) - np.asarray(one[j], dtype=int)).mean()
+               for i in range(len(one)) for j in range(i)) > 5
+    again = _synth(pipelines["sdxl"], batch_size=4).synthesize(items[::-1])[::-1]
+    assert [io.encode_jpeg(a) for a in again] == [io.encode_jpeg(b) for b in four]  # the same batches: the same bytes
 
 
 class _Killed(Exception):
@@ -85,9 +99,14 @@ def test_a_killed_shard_job_resumes_and_its_shard_appears_only_when_complete(pip
     assert stats["in"] == stats["synthesized"] + sum(stats["skipped"].values()) + sum(stats["failed"].values())
     assert not (tmp_path / ".syn.tar.parts").exists()
     whole = tmp_path / "whole.tar"
-    synthesize.synthesize_shard(str(tmp_path / "neg.jsonl"), str(whole), str(tmp_path / "w.json"), synth, 3)
-    assert out.read_bytes() == whole.read_bytes()
+    synthesize.synthesize_shard(str(tmp_path / "neg.jsonl"), str(whole), str(tmp_path / "w.json"), synth, 2)
+    assert out.read_bytes() == whole.read_bytes()  # as if it had never stopped
     assert [s["txt"].decode() for s in io.iter_shard(out)] == CAPTIONS
+    other = tmp_path / "other.tar"  # other batches: the same images up to the kernels' rounding
+    synthesize.synthesize_shard(str(tmp_path / "neg.jsonl"), str(other), str(tmp_path / "o.json"), synth, 3)
+    for a, b in zip(io.iter_shard(out), io.iter_shard(other)):
+        most, share = _levels(io.decode_image(a["jpg"]), io.decode_image(b["jpg"]))
+        assert a["__key__"] == b["__key__"] and most <= 2 and share < 0.01
 
 
 def test_a_failing_or_flagged_caption_is_counted_and_the_rest_go_on(pipelines, tmp_path):

@@ -51,7 +51,8 @@ def test_dag_writes_the_report(run):
     markdown = (run / "results/report/results.md").read_text()
     assert "Replace obj" in markdown and "tripletclip" in markdown and " ± " in markdown
     assert "every model saw 64 anchor pairs (4 steps x global batch 16)" in markdown
-    assert markdown.count("### ") == 1 + len(BENCHMARKS)  # the overview, then each benchmark
+    # the overview, each method against CLIP seed by seed, then each benchmark
+    assert markdown.count("### ") == 2 + len(BENCHMARKS) and "### Difference to clip, paired by seed" in markdown
     overview = markdown.split("### Overview")[1].split("###")[0]
     assert "sugarcrepe/avg" in overview and "winoground/group" in overview and "sugarcrepe/swap_obj" not in overview
     for plot in ("sugarcrepe", "similarity", "training"):

@@ -1,7 +1,8 @@
 """Negative images from a diffusers text-to-image pipeline (SDXL-turbo by default, the paper's model).
 
 Each sample's latents come from its own generator, seeded by its key: the same key gives the same image whatever
-batch it is in, so a shard resumed after a kill is byte-identical to one that never stopped.
+batch it is in, up to how batched kernels round (a pixel level now and then); the stage keeps its batches fixed, so
+a shard resumed after a kill is byte-identical to one that never stopped.
 """
 
 from __future__ import annotations

@@ -41,25 +41,39 @@ def _name(key: str) -> str:
 
 
 def synthesize_to_dir(requests, out_dir: str | Path, synthesizer, batch_size: int = 8) -> dict:
-    """Images for every request without one yet; returns the stats of all requests."""
+    """Images for every request without one yet; returns the stats of all requests.
+
+    Batches are fixed slices of the requests, whether or not a run was interrupted: a batch with anything missing is
+    generated whole and only what is missing is written. Batched kernels round differently at different batch
+    sizes (by one pixel level, now and then, on the CPU), so the same batches are what make a resumed run write the
+    bytes an uninterrupted one would have."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    todo = [(k, c) for k, c, problem in requests if problem is None
-            and not (out_dir / f"{_name(k)}.jpg").exists() and not (out_dir / f"{_name(k)}.failed").exists()]
-    resumed = sum(p is None for _, _, p in requests) - len(todo)
+
+    def done(key):
+        return (out_dir / f"{_name(key)}.jpg").exists() or (out_dir / f"{_name(key)}.failed").exists()
+
+    wanted = [(k, c) for k, c, problem in requests if problem is None]
+    batches = [wanted[i:i + batch_size] for i in range(0, len(wanted), batch_size)]
+    todo = {k for k, _ in wanted if not done(k)}
+    resumed = len(wanted) - len(todo)
     if resumed:
         log.info("%s: %d images already done, %d to generate", out_dir, resumed, len(todo))
     with tqdm(total=len(todo), desc=f"synthesize {out_dir.name}", unit="img", mininterval=5) as bar:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
+        for batch in batches:
+            missing = [key for key, _ in batch if key in todo]
+            if not missing:
+                continue
             for (key, _), result in zip(batch, synthesizer.synthesize(batch)):
+                if key not in todo:
+                    continue
                 if isinstance(result, Image.Image):
                     with io.atomic_path(out_dir / f"{_name(key)}.jpg") as tmp:
                         tmp.write_bytes(io.encode_jpeg(result.convert("RGB")))
                 else:
                     with io.atomic_path(out_dir / f"{_name(key)}.failed") as tmp:
                         tmp.write_text(result)
-            bar.update(len(batch))
+            bar.update(len(missing))
     skipped, failed = collections.Counter(), collections.Counter()
     done = 0
     for key, _, problem in requests:
