@@ -19,18 +19,18 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/snakemake --profile profiles/local all
+	$(BIN)/snakemake all
 
 # Every method over three seeds on the shapes world, in runs/claim/ (README: "The paper's claim in miniature").
 claim: $(STAMP)
 	mkdir -p runs/claim && cp config.yaml runs/claim/config.yaml
-	$(BIN)/snakemake --profile profiles/local --snakefile $(CURDIR)/Snakefile --directory runs/claim all --configfile $(CURDIR)/config/claim.yaml
+	$(BIN)/snakemake --snakefile $(CURDIR)/Snakefile --directory runs/claim all --configfile $(CURDIR)/config/claim.yaml
 
 test: $(STAMP)
 	$(BIN)/pytest
 
 dry-run: $(STAMP)
-	$(BIN)/snakemake --profile profiles/local -n all
+	$(BIN)/snakemake -n all
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -1,9 +1,20 @@
 # tripletclip-pipeline: download -> negate -> synthesize -> pack -> train -> export -> evaluate -> report.
-# `snakemake --profile profiles/local all` runs the embedded default (config.yaml); see README.md.
+# `snakemake all` runs the embedded default (config.yaml) with the workflow profile profiles/default; see README.md.
+
+import sys
 
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# Every rule's job imports this repository's package `tripletclip`, in whatever environment runs it: this process's,
+# a per-rule conda env, a container, another interpreter (negate.python). None of those needs it installed: the
+# repository is on the path of this process and, through PYTHONPATH, of every job it starts (locally, or through
+# sbatch, which passes the environment on).
+sys.path.insert(0, workflow.basedir)
+from tripletclip import environment
+
+environment.share_package_path()
 
 
 configfile: "config.yaml"

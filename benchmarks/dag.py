@@ -39,7 +39,7 @@ def main() -> None:
     for tsv in sorted((args.workdir / "logs").rglob("*.benchmark.tsv")):
         parts = tsv.relative_to(args.workdir / "logs").parts  # logs/RULE.benchmark.tsv or logs/RULE/.../x.tsv
         rule = parts[0] if len(parts) > 1 else parts[0].split(".")[0]
-        with open(tsv) as f:
+        with open(tsv, encoding="utf-8") as f:
             per_rule[rule].append(float(next(csv.DictReader(f, delimiter="\t"))["s"]))
     print("| rule | jobs | seconds (sum) |\n|---|---:|---:|")
     for rule, seconds in sorted(per_rule.items(), key=lambda kv: -sum(kv[1])):
@@ -48,7 +48,7 @@ def main() -> None:
     print("| method | seed | steps x batch | train s | val image->text R@1 | text->image R@1 | chance |\n"
           "|---|---:|---|---:|---:|---:|---:|")
     for metrics in sorted((args.workdir / "results/train").glob("*/seed*/metrics.json")):
-        m = json.loads(metrics.read_text())
+        m = json.loads(metrics.read_text(encoding="utf-8"))
         v = m.get("val", {})
         print(f"| {m['method']} | {m['seed']} | {m['steps']} x {m['batch_size']} | {m['seconds']:.0f} | {v.get('i2t_r1', 0):.1f} % "
               f"| {v.get('t2i_r1', 0):.1f} % | {v.get('chance_r1', 0):.2f} % |")

@@ -31,7 +31,7 @@ def dry_run(workdir: Path, profile: str) -> tuple[float, str]:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--profile",
                            str(REPO / "profiles" / profile), "--directory", str(workdir), "-n", "all"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, encoding="utf-8")
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(done.stdout[-3000:] + done.stderr[-3000:])
@@ -62,15 +62,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        (workdir / "cc12m.tsv").write_text("url\tcaption\nhttps://example.org/0.jpg\ta photo\n")
-        config = yaml.safe_load((REPO / "config.yaml").read_text())
+        (workdir / "cc12m.tsv").write_text("url\tcaption\nhttps://example.org/0.jpg\ta photo\n", encoding="utf-8")
+        config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
         config["source"] = "tsv"
         config["download"] |= {"url_list": str(workdir / "cc12m.tsv"), "num_samples": args.samples,
                                "samples_per_shard": args.samples_per_shard}
         config["negate"]["backend"] = "vllm"
         config["synthesize"]["backend"] = "diffusers"
         config["train"] |= {"model": "ViT-B-32", "seeds": [0, 1, 2]}
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         times = collections.defaultdict(list)
         logs = {}
         for _ in range(args.rounds):

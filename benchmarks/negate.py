@@ -2,14 +2,18 @@
 captions, a shard set spread over every core, and the transformers backend on a tiny random model.
 
     python benchmarks/negate.py [--captions 2400] [--rounds 3] [--shards 4]
+    python benchmarks/negate.py --check
 
 The captions are tests/data/real_captions.txt (COCO / CC3M style) repeated to --captions. Rounds alternate the
-measurements so that a slow moment of the machine hits both sides. Prints Markdown for BENCHMARKS.md.
+measurements so that a slow moment of the machine hits both sides. --check instead counts, per type, the rule
+negatives of those captions that a text-only reader can reject (tests/test_negate.py's checker: an edit inside a
+hyphenated word or compound noun, a broken number agreement). Prints Markdown for BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import platform
 import statistics
@@ -56,14 +60,48 @@ def spread(shards: list[str], out_dir: str, processes: int) -> float:
         return time.perf_counter() - start
 
 
+def check(base: list[str]) -> None:
+    """Per type: every candidate edit of the captions and the K = 4 draw, and how many of each the checker rejects."""
+    import random
+
+    import test_negate
+
+    negator = rules.RuleNegator(num_negatives=4, spacy_model=SPACY)
+    nlp = negator.nlp
+    docs = list(nlp.pipe([rules.parse_text(c) for c in base]))
+    made = []  # (source, type, caption doc, negative)
+    for caption, doc in zip(base, docs):
+        view = rules.Caption(caption, doc)
+        for kind in rules.TYPES:
+            made += [("all", kind, doc, text) for text in
+                     rules._rendered(caption, doc, rules.candidates(kind, view, random.Random(kind)))]
+    for doc, out in zip(docs, negator.negate([(str(i), c) for i, c in enumerate(base)])):
+        made += [("k4", n["type"], doc, n["text"]) for n in out.negatives]
+    counts, bad = collections.Counter(), collections.Counter()
+    for (source, kind, doc, _), negative in zip(made, nlp.pipe([rules.parse_text(m[3]) for m in made])):
+        counts[source, kind] += 1
+        bad[source, kind] += bool(test_negate.offences(doc, negative))
+    print(f"{len(base)} captions; negatives a text-only reader can reject / negatives made:\n")
+    print("| type | every candidate | K = 4 draw |")
+    print("|---|---:|---:|")
+    for kind in (*rules.TYPES, "**all**"):
+        cell = [sum(v for (s, k), v in c.items() if s == source and kind in (k, "**all**"))
+                for source in ("all", "k4") for c in (bad, counts)]
+        print(f"| {kind} | {cell[0]} / {cell[1]} | {cell[2]} / {cell[3]} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--captions", type=int, default=2400)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--shards", type=int, default=4)
     p.add_argument("--llm-captions", type=int, default=32)
+    p.add_argument("--check", action="store_true", help="count ungrammatical rule negatives instead of timing")
     args = p.parse_args()
-    base = (REPO / "tests/data/real_captions.txt").read_text().splitlines()
+    base = (REPO / "tests/data/real_captions.txt").read_text(encoding="utf-8").splitlines()
+    if args.check:
+        check(base)
+        return
     captions = [base[i % len(base)] for i in range(args.captions)]
     items = [(str(i), c) for i, c in enumerate(captions)]
 
@@ -96,7 +134,7 @@ def main() -> None:
         shards = []
         for i in range(args.shards):
             path = f"{tmp}/shard{i}.txt"
-            Path(path).write_text("\n".join(captions[i * per_shard:(i + 1) * per_shard]) + "\n")
+            Path(path).write_text("\n".join(captions[i * per_shard:(i + 1) * per_shard]) + "\n", encoding="utf-8")
             shards.append(path)
         cores = os.cpu_count() or 1
         spread_times = {n: spread(shards, tmp, n) for n in sorted({1, cores})}

@@ -64,7 +64,8 @@ def open_clip_loop(steps: int, batch: int, workdir: Path) -> float:
             "--logs", str(workdir / "open_clip_logs"), "--name", "bench", "--save-frequency", "0",
             "--report-to", "", "--seed", "0"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=REPO)
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, encoding="utf-8", env=env,
+                            cwd=REPO)
     out = result.stdout + result.stderr
     if result.returncode:
         raise RuntimeError(out[-3000:])

@@ -60,7 +60,7 @@ def make_step(model_name: str, device: torch.device, compile_: bool, precision: 
 
 def synthetic_batch(batch: int, size: int, tokenizer, device: torch.device) -> tuple[torch.Tensor, ...]:
     """A TripletBatches-shaped batch on the device: random images, real captions, another caption as negative."""
-    captions = CAPTIONS.read_text().splitlines()
+    captions = CAPTIONS.read_text(encoding="utf-8").splitlines()
     texts = [captions[i % len(captions)] for i in range(batch)]
     negatives = [captions[(i + 1) % len(captions)] for i in range(batch)]
     g = torch.Generator().manual_seed(0)
@@ -98,7 +98,7 @@ def loader_rate(tokenizer, batch: int, size: int, workers: int, count: int) -> f
     """Triplets/s from the trainer's loader (both images decoded) with `workers` processes."""
     from PIL import Image
 
-    captions = CAPTIONS.read_text().splitlines()
+    captions = CAPTIONS.read_text(encoding="utf-8").splitlines()
     with tempfile.TemporaryDirectory() as tmp:
         shard = Path(tmp) / "triplets.tar"
         g = torch.Generator().manual_seed(0)

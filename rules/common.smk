@@ -1,20 +1,31 @@
+import os
+
 from snakemake.utils import validate
 
+from tripletclip import tables
 from tripletclip.evals import BENCHMARKS as ALL_BENCHMARKS
 
 # Fails before any job runs, naming the offending key; also fills the schema's defaults.
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 
-def _num_samples():
+def num_samples():
     if config["source"] == "shapes":
         return config["world"]["num_samples"]
-    if not config["download"].get("url_list") or not config["download"].get("num_samples"):
+    d = config["download"]
+    if not d.get("url_list") or not d.get("num_samples"):
         raise ValueError("source: tsv needs download.url_list and download.num_samples in the config")
-    return config["download"]["num_samples"]
+    if not os.path.isfile(d["url_list"]):
+        raise ValueError(f"download.url_list: no file {d['url_list']!r} (a relative path starts at the working "
+                         "directory)")
+    # the columns, from the list's first lines, before any job runs (the download job reads it all again)
+    head = tables.read(d["url_list"], d["header"], d["columns"], d["url_col"], d["caption_col"], head=2)
+    tables.require_columns(head, d["url_list"], {"download.url_col": d["url_col"],
+                                                 "download.caption_col": d["caption_col"]})
+    return d["num_samples"]
 
 
-SHARDS = [f"{i:05d}" for i in range(-(-_num_samples() // config["download"]["samples_per_shard"]))]
+SHARDS = [f"{i:05d}" for i in range(-(-num_samples() // config["download"]["samples_per_shard"]))]
 METHODS = config["train"]["methods"]
 SEEDS = config["train"]["seeds"]
 RUNS = expand("{method}/seed{seed}", method=METHODS, seed=SEEDS)  # one trained model per method and seed

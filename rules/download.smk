@@ -9,6 +9,7 @@ rule download:
     params:
         download=config["download"],
         shards=SHARDS,
+        num_samples=num_samples(),
     threads: res("download", "cpus_per_task")
     log:
         "logs/download.log",

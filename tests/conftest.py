@@ -13,7 +13,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 def dag_run(tmp_path_factory):
     """The whole DAG on the tiny config, run locally once per session."""
     workdir = tmp_path_factory.mktemp("dag")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(dag.tiny_config()))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(dag.tiny_config()), encoding="utf-8")
     result = dag.snakemake(workdir, "all")
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir

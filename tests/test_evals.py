@@ -48,13 +48,13 @@ def test_zeroshot_top1_top5_on_an_image_folder(tmp_path):
         solid(tmp_path / "val" / colour / "a.png", colour)
     solid(tmp_path / "val" / "red" / "b.png", "red")
     solid(tmp_path / "val" / "green" / "b.png", "red")  # a red image filed as green: misclassified
-    (tmp_path / "names.txt").write_text("blue\ngreen\nred\n")  # the sorted folder order
-    (tmp_path / "templates.txt").write_text("a {} thing\na photo of a {}\n")
+    (tmp_path / "names.txt").write_text("blue\ngreen\nred\n", encoding="utf-8")  # the sorted folder order
+    (tmp_path / "templates.txt").write_text("a {} thing\na photo of a {}\n", encoding="utf-8")
     spec = {"datasets": {"toy": {"image_dir": "val", "classnames": "names.txt", "templates": "templates.txt"}}}
     metrics, details = zeroshot.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
     assert metrics == {"toy_top1": pytest.approx(80.0), "toy_top5": 100.0}
     assert details["toy"]["top1_per_class"] == {"blue": 100.0, "green": 50.0, "red": 100.0}
-    (tmp_path / "names.txt").write_text("blue\ngreen\n")
+    (tmp_path / "names.txt").write_text("blue\ngreen\n", encoding="utf-8")
     with pytest.raises(ValueError, match="2 class names for 3 class folders"):
         zeroshot.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
 
@@ -90,6 +90,32 @@ def test_aro_relation_and_attribution_crop_and_macro_average(tmp_path):
     assert details["vg_relation"]["micro"] == pytest.approx(200 / 3)
     assert metrics["vg_attribution"] == pytest.approx(50.0)  # green_red (1 sample) is below min_count
     assert details["vg_attribution"]["per_group"] == {"red_blue": 50.0}
+
+
+def test_aro_vg_relation_leaves_out_the_relations_its_authors_leave_out(tmp_path):
+    solid(tmp_path / "images" / "1.png", "red")
+    box = {"image_path": "1.png", "bbox_x": 0, "bbox_y": 0, "bbox_w": 4, "bbox_h": 4}
+    relation = [{**box, "relation_name": "on", "true_caption": "red", "false_caption": "blue"},  # right
+                {**box, "relation_name": "on", "true_caption": "blue", "false_caption": "red"},  # wrong
+                {**box, "relation_name": "under", "true_caption": "red", "false_caption": "green"},  # right
+                {**box, "relation_name": "near", "true_caption": "red", "false_caption": "blue"},  # right, left out
+                {**box, "relation_name": "next to", "true_caption": "red", "false_caption": "blue"}]  # right, left out
+    io.write_json(tmp_path / "visual_genome_relation.json", relation)
+    spec = {"datasets": {"vg_relation": {"kind": "relation", "annotations": "visual_genome_relation.json",
+                                         "image_dir": "images"}}}
+    metrics, details = aro.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
+    # the authors' average: on 50 %, under 100 %; over every relation: on 50, under, near, next to 100
+    assert metrics == pytest.approx({"vg_relation": 75.0, "vg_relation_all_relations": 87.5})
+    assert list(metrics) == ["vg_relation", "vg_relation_all_relations"]  # the report keeps this column order
+    assert details["vg_relation"]["excluded"] == ["near", "next to"]
+    assert details["vg_relation"]["excluded_samples"] == 2 and details["vg_relation"]["micro"] == 80.0
+    assert details["vg_relation"]["per_group"] == {"near": 100.0, "next to": 100.0, "on": 50.0, "under": 100.0}
+    assert len(aro.EXCLUDED_RELATIONS) == len(set(aro.EXCLUDED_RELATIONS)) == 157  # the notebook's list `symmetric`
+    assert {"near", "next to", "beside", "by", "with", "of", "around", "on the side of"} <= set(aro.EXCLUDED_RELATIONS)
+    assert not set(shapes.RELATIONS) & set(aro.EXCLUDED_RELATIONS)  # the shapes analogue's are all asymmetric
+    io.write_json(tmp_path / "visual_genome_relation.json", relation[3:])
+    with pytest.raises(ValueError, match="every relation in .* is one the authors leave out"):
+        aro.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
 
 
 def test_aro_order_perturbations_and_ties_going_to_the_original(tmp_path):
@@ -175,7 +201,7 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
     elif benchmark == "zeroshot":
         folders = sorted(p.name for p in (tmp_path / "images").iterdir())
         assert len(folders) == len(shapes.COLOURS) * len(shapes.SHAPES)
-        names = (tmp_path / "classnames.txt").read_text().splitlines()
+        names = (tmp_path / "classnames.txt").read_text(encoding="utf-8").splitlines()
         assert [n.replace(" ", "_") for n in names] == folders
         assert all(len(list((tmp_path / "images" / f).iterdir())) == 2 for f in folders)
     elif benchmark == "aro":
@@ -188,6 +214,10 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
         counts = collections.Counter(tuple(c["attributes"]) for c in attribution)
         assert len(counts) == len(shapes.COLOURS) * (len(shapes.COLOURS) - 1) and set(counts.values()) == {3}
         assert spec["datasets"]["shapes_attribution"]["min_count"] == 3
+        only_relation = {"datasets": {"shapes_relation": spec["datasets"]["shapes_relation"]}}
+        metrics, details = aro.evaluate(ColourModel(), preprocess, tokenizer, only_relation, str(tmp_path))
+        assert metrics["shapes_relation"] == metrics["shapes_relation_all_relations"]  # nothing left out
+        assert details["shapes_relation"]["excluded"] == []
         order = io.read_json(tmp_path / "shapes_order.json")
         assert all((tmp_path / o["image"]).exists() and len(o["caption"]) == 2 for o in order)
     elif benchmark == "winoground":

@@ -7,7 +7,7 @@ def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
     target = tmp_path / "out.json"
     with pytest.raises(RuntimeError):
         with io.atomic_path(target) as tmp:
-            tmp.write_text("half")
+            tmp.write_text("half", encoding="utf-8")
             raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
     io.write_json(target, {"a": 1})

@@ -65,11 +65,11 @@ def test_scores_cut_and_metadata(tmp_path):
 
 def test_the_dag_trains_on_the_filtered_shards_when_the_filter_is_on(tmp_path):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.yaml").write_text((REPO / "config.yaml").read_text())
-    (tmp_path / "filter.yaml").write_text("filter:\n  enabled: true\n  keep_top_k: 100\n")
+    (tmp_path / "run" / "config.yaml").write_text((REPO / "config.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "filter.yaml").write_text("filter:\n  enabled: true\n  keep_top_k: 100\n", encoding="utf-8")
     run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "all", "--configfile",
                           str(tmp_path / "filter.yaml"), "--directory", str(tmp_path / "run"), "--snakefile",
-                          str(REPO / "Snakefile")], capture_output=True, text=True, cwd=REPO)
+                          str(REPO / "Snakefile")], capture_output=True, text=True, cwd=REPO, encoding="utf-8")
     assert run.returncode == 0, run.stderr
     counts = {line.split()[0]: int(line.split()[1]) for line in run.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}

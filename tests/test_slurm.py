@@ -1,7 +1,7 @@
-"""profiles/slurm on a real single-node SLURM cluster (scripts/slurm-local.sh): the tiny DAG with every job through
-sbatch, bundled as the profile says, reporting what the local run reports; training on 2 processes through srun,
-equal to 1 process on the same global batch; and a training job cancelled by the scheduler, resubmitted, resuming to
-the weights of an uninterrupted run."""
+"""`--profile slurm` (profiles/slurm) on a real single-node SLURM cluster (scripts/slurm-local.sh): the tiny DAG with
+every job through sbatch, bundled as the profile says, reporting what the local run reports; training on 2 processes
+through srun, equal to 1 process on the same global batch; and a training job cancelled by the scheduler,
+resubmitted, resuming to the weights of an uninterrupted run."""
 
 import os
 import shutil
@@ -37,7 +37,7 @@ def why_no_cluster() -> str | None:
     if missing:
         return f"{', '.join(missing)} not installed: `scripts/slurm-local.sh install` (.ci/run does)"
     conf = Path("/etc/slurm/slurm.conf")
-    if conf.exists() and OURS not in conf.read_text():
+    if conf.exists() and OURS not in conf.read_text(encoding="utf-8"):
         return "this host runs a SLURM of its own (/etc/slurm/slurm.conf): not starting a second one"
     return None
 
@@ -56,9 +56,10 @@ def cluster(tmp_path_factory):
 
 
 def start_slurm(workdir: Path, *args: str) -> subprocess.Popen:
-    """snakemake --profile profiles/slurm, in a session of its own so that it can be killed whole."""
-    return subprocess.Popen([*SNAKEMAKE, "--profile", str(REPO / "profiles/slurm"), "--directory", str(workdir),
-                             *TEST_CLUSTER, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    """`snakemake --profile slurm` as users type it, from the repository's root (where the bare name resolves), in a
+    session of its own so that it can be killed whole."""
+    return subprocess.Popen([*SNAKEMAKE, "--profile", "slurm", "--directory", str(workdir), *TEST_CLUSTER, *args],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8",
                             start_new_session=True)
 
 
@@ -83,7 +84,7 @@ def slurm_jobs() -> pd.DataFrame:
     """Every job the cluster has run (finished jobs stay listed for MinJobAge): id, state, tasks, Snakemake's comment
     (the rule or group it ran)."""
     out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%k"], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, encoding="utf-8").stdout
     rows = [line.split("|", 2) for line in out.splitlines() if line.strip()]
     jobs = pd.DataFrame(rows, columns=["id", "state", "comment"]).astype({"id": int})
     tasks = {job: scontrol(job).get("NumTasks") for job in jobs["id"]}
@@ -91,14 +92,15 @@ def slurm_jobs() -> pd.DataFrame:
 
 
 def scontrol(job: int) -> dict:
-    text = subprocess.run(["scontrol", "show", "job", str(job)], capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(["scontrol", "show", "job", str(job)], capture_output=True, encoding="utf-8",
+                          check=True).stdout
     return dict(field.split("=", 1) for field in text.split() if "=" in field)
 
 
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm-dag")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()), encoding="utf-8")
     before = set(slurm_jobs()["id"])
     log = through_slurm(workdir, "all")
     jobs = slurm_jobs()
@@ -125,7 +127,8 @@ def test_every_job_goes_through_sbatch_in_bundles(slurm_run):
 def test_the_cluster_run_reports_what_the_local_run_reports(slurm_run, dag_run):
     workdir, _, _ = slurm_run
     for name in ("results.csv", "summary.csv", "results_wide.csv"):
-        assert (workdir / "results/report" / name).read_text() == (dag_run / "results/report" / name).read_text()
+        ours, local = workdir / "results/report" / name, dag_run / "results/report" / name
+        assert ours.read_text(encoding="utf-8") == local.read_text(encoding="utf-8")
 
 
 def test_two_processes_through_srun_train_like_one(slurm_run):
@@ -133,7 +136,7 @@ def test_two_processes_through_srun_train_like_one(slurm_run):
     run = workdir / "results/train/tripletclip/seed0"
     one = workdir / "one-process"
     shutil.copytree(run, one)
-    (workdir / "two.yaml").write_text(yaml.safe_dump({"train": {"processes": 2}}))
+    (workdir / "two.yaml").write_text(yaml.safe_dump({"train": {"processes": 2}}), encoding="utf-8")
     before = set(slurm_jobs()["id"])
     # two.yaml goes over config.yaml (which the Snakefile reads); targets are relative to the working directory
     through_slurm(workdir, "--configfile", str(workdir / "two.yaml"), "--forcerun", "train", "--",
@@ -157,7 +160,8 @@ def test_two_processes_through_srun_train_like_one(slurm_run):
 def test_a_job_the_scheduler_kills_is_resubmitted_and_resumes_to_the_same_weights(slurm_run):
     workdir, _, _ = slurm_run
     run = workdir / "results/train/clip/seed1"
-    (workdir / "long.yaml").write_text(yaml.safe_dump({"train": {"steps": 60, "checkpoint_every": 5}}))
+    (workdir / "long.yaml").write_text(yaml.safe_dump({"train": {"steps": 60, "checkpoint_every": 5}}),
+                                       encoding="utf-8")
     args = ["--configfile", str(workdir / "long.yaml"), "--forcerun", "train", "--",
             str(run.relative_to(workdir) / "checkpoint.pt")]
     before = set(slurm_jobs()["id"])
@@ -176,10 +180,10 @@ def test_a_job_the_scheduler_kills_is_resubmitted_and_resumes_to_the_same_weight
     jobs = slurm_jobs()
     jobs = jobs[~jobs["id"].isin(before)]
     assert jobs["state"].tolist() == ["CANCELLED", "COMPLETED"], jobs  # resubmitted (retries: 2)
-    assert "resuming clip from step" in (workdir / "logs/train/clip/seed1.log").read_text()
+    assert "resuming clip from step" in (workdir / "logs/train/clip/seed1.log").read_text(encoding="utf-8")
     assert len(pd.read_csv(run / "log.csv")) == 60
     resumed = models.load_checkpoint(run / "checkpoint.pt")["model"]
     through_slurm(workdir, *args)  # the same run, uninterrupted
-    assert "resuming" not in (workdir / "logs/train/clip/seed1.log").read_text()
+    assert "resuming" not in (workdir / "logs/train/clip/seed1.log").read_text(encoding="utf-8")
     for name, tensor in models.load_checkpoint(run / "checkpoint.pt")["model"].items():
         assert torch.allclose(tensor, resumed[name], atol=1e-6), name

@@ -14,7 +14,7 @@ def downloaded(tmp_path_factory):
     root = tmp_path_factory.mktemp("stages")
     world.write_source(str(root / "images"), str(root / "urls.tsv"), 30, 64, 0, 6, 0.2)
     good = (root / "images" / "00000000.png").as_uri()
-    with open(root / "urls.tsv", "a") as f:
+    with open(root / "urls.tsv", "a", encoding="utf-8") as f:
         f.write(f"{(root / 'missing.png').as_uri()}\ta small red circle left of a large blue square\n")
         f.write(f"{good}\ta dog sleeping on a mat\n")  # a caption the shapes negator cannot parse
     ids = download.shard_ids(32, 16)  # 30 rendered rows and the two above

@@ -12,32 +12,48 @@ from tripletclip.evals import sugarcrepe
 WORLD = {"heldout_combos": 6, "image_size": 64, "hollow_rate": 0.2, "third_object_rate": 0.3}
 
 
-def test_evaluator_gets_the_known_answer(tmp_path):
-    (tmp_path / "images").mkdir()
+def write_benchmark(folder, cases):
+    """SugarCrepe's layout: one {id: {filename, caption, negative_caption}} file per category, solid-colour images."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
     for name, rgb in COLOURS.items():
-        Image.new("RGB", (4, 4), rgb).save(tmp_path / "images" / f"{name}.png")
-    cases = {
-        # 2 of 3 right
-        "replace_att": [("red", "a red thing", "a blue thing"), ("blue", "a blue thing", "a green thing"),
-                        ("green", "a red thing", "a green thing")],
-        # a tie is wrong: the positive must score strictly higher
-        "swap_att": [("red", "a red thing", "a red red thing"), ("green", "a green thing", "a blue thing")],
-    }
+        Image.new("RGB", (4, 4), rgb).save(folder / "images" / f"{name}.png")
     for category, samples in cases.items():
-        (tmp_path / f"{category}.json").write_text(json.dumps(
+        (folder / f"{category}.json").write_text(json.dumps(
             {str(i): {"filename": f"{img}.png", "caption": c, "negative_caption": n}
-             for i, (img, c, n) in enumerate(samples)}))
-    results, _ = sugarcrepe.evaluate(ColourModel(), preprocess, tokenizer, {"benchmark": str(tmp_path)},
-                                     batch_size=2)
-    assert results["replace_att"] == pytest.approx(200 / 3)
-    assert results["swap_att"] == pytest.approx(50.0)
-    assert results["avg"] == pytest.approx((200 / 3 + 50) / 2)
-    assert set(results) == {"replace_att", "swap_att", "avg"}
+             for i, (img, c, n) in enumerate(samples)}), encoding="utf-8")
+
+
+# image, caption, negative caption; the colour model scores a caption by the colour words it names (cosine)
+CASES = {
+    "replace_obj": [("red", "a red thing", "a blue thing")],  # 100
+    # 2 of 3 right
+    "replace_att": [("red", "a red thing", "a blue thing"), ("blue", "a blue thing", "a green thing"),
+                    ("green", "a red thing", "a green thing")],
+    "replace_rel": [("blue", "red", "blue")],  # 0
+    "swap_obj": [("green", "green", "red"), ("green", "red", "green")],  # 50
+    # a tie is wrong: the positive must score strictly higher
+    "swap_att": [("red", "a red thing", "a red red thing"), ("green", "a green thing", "a blue thing")],  # 50
+    "add_obj": [("red", "red", "red red green")],  # 1 against 2/sqrt(5): 100
+    "add_att": [("blue", "blue green", "blue")],  # 1/sqrt(2) against 1: 0
+}
+
+
+def test_evaluator_gets_the_known_answer(tmp_path):
+    write_benchmark(tmp_path, CASES)
+    results, details = sugarcrepe.evaluate(ColourModel(), preprocess, tokenizer, {"benchmark": str(tmp_path)},
+                                           batch_size=2)
+    expected = {"replace_obj": 100.0, "replace_att": 200 / 3, "replace_rel": 0.0, "swap_obj": 50.0, "swap_att": 50.0,
+                "add_obj": 100.0, "add_att": 0.0, "replace": (100 + 200 / 3) / 3, "swap": 50.0, "add": 50.0,
+                "avg": (100 + 200 / 3 + 50 + 50 + 100) / 7}  # the seven categories' mean, not the groups'
+    assert results == pytest.approx(expected)
+    assert details["samples"] == {c: len(CASES[c]) for c in sugarcrepe.CATEGORIES}
 
 
 def test_evaluator_says_when_the_folder_is_not_a_benchmark(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no SugarCrepe category file"):
+    with pytest.raises(FileNotFoundError, match="lacks 7 of the 7 category files: replace_obj.json, "):
         sugarcrepe.evaluate(ColourModel(), preprocess, tokenizer, {"benchmark": str(tmp_path)})
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        sugarcrepe.evaluate(ColourModel(), preprocess, tokenizer, {"benchmark": str(tmp_path / "nowhere")})
 
 
 def test_shapes_benchmark_is_in_sugarcrepe_format_and_from_held_out_scenes(tmp_path):
@@ -45,7 +61,7 @@ def test_shapes_benchmark_is_in_sugarcrepe_format_and_from_held_out_scenes(tmp_p
     assert spec == {"benchmark": ".", "image_dir": "images"}
     heldout = shapes.heldout_combos(0, 6)
     for category in sugarcrepe.CATEGORIES:
-        data = json.loads((tmp_path / f"{category}.json").read_text())
+        data = json.loads((tmp_path / f"{category}.json").read_text(encoding="utf-8"))
         assert len(data) == 20
         for sample in data.values():
             assert set(sample) == {"filename", "caption", "negative_caption"}

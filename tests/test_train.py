@@ -234,7 +234,8 @@ def test_two_gloo_processes_train_like_one_on_the_same_global_batch(shards, tmp_
         launch.run(shards, str(out), "tripletclip", cfg, 0, processes_per_node=nproc, log_path=tmp_path / "log")
         results[nproc] = (pd.read_csv(out / "log.csv"), models.load_checkpoint(out / "checkpoint.pt")["model"])
         assert io.read_json(out / "metrics.json")["world_size"] == nproc
-    assert "tripletclip seed 0: 4 steps" in (tmp_path / "log").read_text()  # the processes' output reached the log
+    # the processes' output reached the log
+    assert "tripletclip seed 0: 4 steps" in (tmp_path / "log").read_text(encoding="utf-8")
     (log1, w1), (log2, w2) = results[1], results[2]
     # log.csv keeps 5 decimals: two losses 2e-6 apart may print one unit (1e-5) apart, hence the half unit of slack
     assert log1["loss"].tolist() == pytest.approx(log2["loss"].tolist(), abs=1.5e-5)

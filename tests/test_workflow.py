@@ -48,7 +48,7 @@ def test_dag_writes_the_report(run):
     wide = pd.read_csv(run / "results/report/results_wide.csv", index_col="method")
     assert list(wide.index) == METHODS
     assert list(wide.columns[:8]) == [f"sugarcrepe/{c}" for c in sugarcrepe.CATEGORIES] + ["sugarcrepe/avg"]
-    markdown = (run / "results/report/results.md").read_text()
+    markdown = (run / "results/report/results.md").read_text(encoding="utf-8")
     assert "Replace obj" in markdown and "tripletclip" in markdown and " ± " in markdown
     assert "every model saw 64 anchor pairs (4 steps x global batch 16)" in markdown
     # the overview, each method against CLIP seed by seed, then each benchmark
@@ -100,7 +100,7 @@ def test_rerun_has_nothing_to_do_and_a_deleted_shard_reruns_only_its_dependents(
 
 def test_each_benchmark_reruns_alone_and_the_html_report_holds_every_plot(run):
     (run / "results/eval/winoground/clip/seed1.json").unlink()
-    result = snakemake(run, "eval_winoground")
+    result = snakemake(run, "eval_winoground", cores=None)  # as users type it
     assert result.returncode == 0, result.stderr[-4000:]
     ran = set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.MULTILINE))
     assert ran == {"eval_winoground_model", "eval_winoground"}
@@ -109,7 +109,7 @@ def test_each_benchmark_reruns_alone_and_the_html_report_holds_every_plot(run):
     assert result.returncode == 0, result.stderr[-4000:]
     result = snakemake(run, "--report", str(run / "report.html"))
     assert result.returncode == 0, result.stderr[-4000:]
-    html = (run / "report.html").read_text()
+    html = (run / "report.html").read_text(encoding="utf-8")
     for item in ("sugarcrepe.png", "similarity.png", "training.png", "results_wide.csv"):
         assert item in html
     assert "lower is better" in html  # a caption
@@ -117,7 +117,8 @@ def test_each_benchmark_reruns_alone_and_the_html_report_holds_every_plot(run):
 
 def test_export_loads_through_local_dir_unchanged(run):
     model_dir = run / "results/models/clip/seed0"
-    assert json.loads((model_dir / "open_clip_config.json").read_text()).keys() == {"model_cfg", "preprocess_cfg"}
+    config = json.loads((model_dir / "open_clip_config.json").read_text(encoding="utf-8"))
+    assert config.keys() == {"model_cfg", "preprocess_cfg"}
     model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{model_dir}")
     tokenizer = open_clip.get_tokenizer(f"local-dir:{model_dir}")
     trained, *_ = models.create("ViT-Tiny-P16-64")
@@ -165,11 +166,13 @@ def test_inspect_prints_a_packed_shard_and_draws_a_contact_sheet(run, capsys):
     (lambda c: c["train"].update(learning_rate=1e-3), "learning_rate"),
     (lambda c: c["negate"].update(types=["swap_colour"]), "swap_colour"),
     (lambda c: c["train"].update(steps="many"), "many"),
+    (lambda c: c["resources"].update(trian={"runtime": 2880}), "trian"),  # a misspelt rule under resources
+    (lambda c: c["download"].update(headers=False), "headers"),
 ])
 def test_config_errors_name_the_key_before_any_job_runs(tmp_path, edit, key):
     config = tiny_config()
     edit(config)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     result = snakemake(tmp_path, "all")
     assert result.returncode != 0
     assert key in result.stdout + result.stderr
@@ -177,7 +180,7 @@ def test_config_errors_name_the_key_before_any_job_runs(tmp_path, edit, key):
 
 
 def test_a_killed_run_leaves_no_partial_output_and_resumes_to_the_same_report(run, tmp_path):
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config()), encoding="utf-8")
     proc = subprocess.Popen([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "2", "all"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
@@ -188,10 +191,10 @@ def test_a_killed_run_leaves_no_partial_output_and_resumes_to_the_same_report(ru
     for tar in (tmp_path / "results").rglob("*.tar"):
         assert io.has_end_marker(tar), f"{tar} is a partial shard under a final name"
     for stats in (tmp_path / "results").rglob("*.json"):
-        json.loads(stats.read_text())
+        json.loads(stats.read_text(encoding="utf-8"))
     # what a user does after a hard kill: release Snakemake's lock, run again
     assert snakemake(tmp_path, "--unlock").returncode == 0
     result = snakemake(tmp_path, "--rerun-incomplete", "all")
     assert result.returncode == 0, result.stderr[-4000:]
-    assert (tmp_path / "results/report/results.csv").read_text() == \
-        (run / "results/report/results.csv").read_text()
+    assert (tmp_path / "results/report/results.csv").read_text(encoding="utf-8") == \
+        (run / "results/report/results.csv").read_text(encoding="utf-8")

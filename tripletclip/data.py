@@ -31,11 +31,6 @@ FORMATS = {
 }
 
 
-def _warn(exn: Exception) -> bool:
-    log.warning("skipping a bad sample: %s", exn)
-    return True
-
-
 def triplet_fields(sample: dict) -> tuple[bytes, bytes, bytes, bytes] | None:
     """(image, caption, neg_image, neg_caption) bytes of a raw sample in either format, or None if it has neither."""
     for keys in FORMATS.values():
@@ -103,8 +98,8 @@ class TripletBatches(torch.utils.data.IterableDataset):
             if self.cache and url in self.cache.shards:
                 yield from self.cache.shards[url]
                 continue
-            rows = []
-            for sample in wds.tarfile_to_samples(handler=_warn)(iter([{"url": url}])):
+            rows, errors = [], []
+            for sample in io.iter_shard(url, errors):
                 fields = triplet_fields(sample)
                 if fields is None:
                     log.warning("skipping %s: it has neither %s", sample.get("__key__"),
@@ -112,6 +107,8 @@ class TripletBatches(torch.utils.data.IterableDataset):
                     continue
                 rows.append((f"{url}#{sample['__key__']}", *fields))
                 yield rows[-1]
+            for error in errors:
+                log.warning("skipping what cannot be read: %s", error)
             if self.cache and rows:  # a shard read to its end (a missing one is looked for again)
                 self.cache.keep(self.cache.shards, url, rows, sum(len(f) for row in rows for f in row))
 

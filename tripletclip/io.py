@@ -9,13 +9,17 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import webdataset as wds
 from PIL import Image
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -27,29 +31,46 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp makes the file 0600 whatever the umask: as open() would, let the umask decide (colleagues on a
+        # cluster's shared filesystem read each other's outputs)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (os.umask can only set it)."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
 def read_json(path: str | os.PathLike):
-    return json.loads(Path(path).read_text())
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def write_jsonl(path: str | os.PathLike, rows) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
@@ -62,20 +83,81 @@ def shard_writer(path: str | os.PathLike) -> Iterator[wds.TarWriter]:
             yield sink
 
 
-def iter_shard(path: str | os.PathLike, errors: list | None = None) -> Iterator[dict]:
-    """Samples of a webdataset tar as {"__key__": key, ext: bytes, ...}. A truncated or corrupt tar ends the
-    iteration with the error appended to `errors` (or raised when `errors` is None)."""
+# Extensions with a dot that our writers use; any other member's extension is what follows the last dot of its name.
+COMPOUND_EXTENSIONS = ("neg.jpg", "neg.txt", "neg_type.txt")
 
-    def handler(exn: Exception) -> bool:
+
+def split_member(name: str) -> tuple[str, str] | None:
+    """(key, extension) of a tar member name, or None for a name without either. Unlike webdataset, which cuts at the
+    first dot of the file name, the extension is the known compound one or the part after the last dot: a key may hold
+    dots (`photo_v1.0.jpg` is key `photo_v1.0`; `shot.a.jpg` and `shot.b.jpg` are two samples)."""
+    directory, _, base = name.rpartition("/")
+    ext = next((e for e in COMPOUND_EXTENSIONS if base.endswith("." + e)), None)
+    key = base[:-len(ext) - 1] if ext else base.rpartition(".")[0]
+    ext = ext or base.rpartition(".")[2]
+    if not key or not ext or "." not in base:
+        return None
+    return (f"{directory}/{key}" if directory else key), ext
+
+
+def iter_shard(path: str | os.PathLike, errors: list | None = None) -> Iterator[dict]:
+    """Samples of a webdataset tar as {"__key__": key, ext: bytes, ...}, in the order their keys first appear.
+
+    Members are grouped by key (`split_member`), wherever they stand in the tar: a tar made by hand with
+    `tar cf shard.tar *.jpg *.txt` reads as one sample per key, not two, and says so in the log. A problem is appended
+    to `errors` (or raised when `errors` is None): a truncated or corrupt tar (its readable samples are still
+    yielded), a member whose data cannot be read (its sample is dropped), the same key and extension twice (the
+    first is kept), a member name without a key or extension (skipped)."""
+
+    def problem(exn: Exception) -> None:
         if errors is None:
             raise exn
         errors.append(f"{path}: {exn}")
-        return True
 
-    yield from wds.tariterators.tarfile_samples(iter([{"url": str(path)}]), handler=handler)
+    try:
+        tar = tarfile.open(path, "r:*")
+    except (tarfile.ReadError, EOFError) as exn:
+        problem(tarfile.ReadError(f"not a readable tar ({exn})"))
+        return
+    with tar:
+        groups: dict[str, list[tuple[str, tarfile.TarInfo]]] = {}
+        scattered, last = set(), None
+        try:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                parts = split_member(member.name)
+                if parts is None:
+                    problem(ValueError(f"member {member.name!r} has no key or no extension: skipped"))
+                    continue
+                key, ext = parts
+                if key in groups and key != last:
+                    scattered.add(key)
+                groups.setdefault(key, []).append((ext, member))
+                last = key
+        except (tarfile.ReadError, EOFError, OSError) as exn:
+            problem(EOFError(f"truncated or corrupt after {sum(map(len, groups.values()))} members ({exn})"))
+        if scattered:
+            log.warning("%s: the files of %d samples are not next to each other (a tar made by hand?); read by key",
+                        path, len(scattered))
+        dotted = sum("." in key.rpartition("/")[2] for key in groups)
+        if dotted:
+            log.info("%s: %d sample keys hold a dot; each extension is read after the last dot", path, dotted)
+        for key, members in groups.items():
+            sample = {"__key__": key, "__url__": str(path)}
+            try:
+                for ext, member in members:
+                    if ext in sample:
+                        problem(ValueError(f"{member.name!r} appears twice: the first is kept"))
+                        continue
+                    sample[ext] = tar.extractfile(member).read()
+            except (tarfile.ReadError, EOFError, OSError) as exn:
+                problem(EOFError(f"sample {key!r} cannot be read ({exn}): dropped"))
+                continue
+            yield sample
     # tarfile reads a tar cut at a member boundary without complaint; only the missing end marker tells.
     if not has_end_marker(path):
-        handler(EOFError(f"truncated: {path} has no end-of-archive marker"))
+        problem(EOFError(f"truncated: {path} has no end-of-archive marker"))
 
 
 def has_end_marker(path: str | os.PathLike) -> bool:

@@ -32,7 +32,7 @@ def run(shards: list[str], output_dir: str, method: str, config: dict, seed: int
     command, env = launch_command(spec, nodes, processes_per_node, int(config.get("threads") or 1), os.environ)
     log.info("%s seed %d on %d node(s) x %d process(es): %s", method, seed, nodes, processes_per_node,
              " ".join(command))
-    with open(log_path or os.devnull, "a") as sink:
+    with open(log_path or os.devnull, "a", encoding="utf-8") as sink:
         done = subprocess.run(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise RuntimeError(f"{command[0]} exited with {done.returncode}: the processes' output is in {log_path}")
@@ -58,9 +58,9 @@ def launch_command(spec: Path, nodes: int, per_node: int, threads: int, environ)
 def first_node(job_id: str) -> str:
     """The first host of a SLURM job's allocation (rank 0 runs there)."""
     nodelist = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%N"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+                              check=True, encoding="utf-8").stdout.strip()
     hosts = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
-                           check=True).stdout.split()
+                           check=True, encoding="utf-8").stdout.split()
     if not hosts:
         raise RuntimeError(f"SLURM job {job_id} has no nodes (squeue says {nodelist!r})")
     return hosts[0]

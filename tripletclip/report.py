@@ -84,7 +84,7 @@ def wide(summary: pd.DataFrame) -> pd.DataFrame:
 def headline(benchmark: str, metric: str) -> bool:
     """The metrics of the overview table: one or a few per benchmark."""
     return {"sugarcrepe": metric == "avg", "retrieval": metric.endswith("_r1"), "zeroshot": metric.endswith("_top1"),
-            "winoground": metric == "group"}.get(benchmark, True)
+            "aro": not metric.endswith("_all_relations"), "winoground": metric == "group"}.get(benchmark, True)
 
 
 def _cells(part: pd.DataFrame, digits, sign: str = "") -> pd.DataFrame:
@@ -145,7 +145,8 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
         with io.atomic_path(outputs[key]) as tmp:
             frame.to_csv(tmp, index=index, float_format="%.4f")
     with io.atomic_path(outputs["markdown"]) as tmp:
-        tmp.write_text(markdown(summary, statement, paired(long) if "clip" in set(long["method"]) else None))
+        tmp.write_text(markdown(summary, statement, paired(long) if "clip" in set(long["method"]) else None),
+                       encoding="utf-8")
     figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement),
                "similarity_plot": plot_similarity([p for p in eval_paths if io.read_json(p)["benchmark"] == "similarity"]),
                "training_plot": plot_training(train_logs)}

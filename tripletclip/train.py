@@ -1,19 +1,19 @@
 """The train stage: one open_clip model per method and seed, at equal compute (same steps, same global batch of anchor
 pairs, same data order, same initialization), on one process or many (torchrun / srun), resumable step for step.
 
-`python -m torch.distributed.run --nproc_per_node N -m tripletclip.train CONFIG.json` runs it outside Snakemake.
+`python -m tripletclip.train SPEC.json` runs one training outside Snakemake, and
+`python -m torch.distributed.run --standalone --nproc_per_node N -m tripletclip.train SPEC.json` on N processes
+(`--help` describes SPEC.json).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import logging
 import math
 import os
 import random
-import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from . import data, io, losses, models, text_tower
+from . import data, io, logs, losses, models, text_tower
 from .evals import encode
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ def build_model(cfg: TrainConfig, device):
 
 def write_log(rows: list[dict], path: Path) -> None:
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+    with io.atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
@@ -321,10 +321,30 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     return metrics
 
 
+SPEC_HELP = """SPEC.json holds one object:
+  "shards"      the packed triplet shards to train on (a list of .tar paths: jpg, txt, neg.jpg, neg.txt, or
+                TripletData's image, caption, neg_image, neg_caption)
+  "output_dir"  where checkpoint.pt, log.csv, metrics.json and tensorboard/ go (and resume.pt while it runs)
+  "method"      one of {methods}
+  "seed"        the run's seed (initial weights and data order)
+  "val_shard"   a shard of (jpg, txt) pairs for the in-distribution retrieval check, or null
+  "train"       the train: block of config.yaml ({fields}); other keys are ignored
+The DAG's train rule writes it as results/train/METHOD/seedSEED/launch.json when a run has several processes.
+A rerun resumes from output_dir/resume.pt."""
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point for torchrun/srun: one JSON argument {shards, output_dir, method, seed, val_shard, train}."""
-    spec = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Entry point of `python -m tripletclip.train SPEC.json`, alone or under torchrun/srun (rank from their env)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tripletclip.train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="One training run, on this process or as one rank of torchrun/srun.",
+        epilog=SPEC_HELP.format(methods=", ".join(losses.LOSSES),
+                                fields=", ".join(f.name for f in dataclasses.fields(TrainConfig))))
+    parser.add_argument("spec", metavar="SPEC.json", help="the run's spec (below)")
+    spec = io.read_json(parser.parse_args(argv).spec)
+    logs.setup()
     train(spec["shards"], spec["output_dir"], spec["method"], TrainConfig.from_config(spec["train"]), spec["seed"],
           val_shard=spec.get("val_shard"))
     if dist.is_initialized():

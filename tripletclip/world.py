@@ -3,7 +3,6 @@ img2dataset URL list (the stand-in for CC3M's TSV), and an in-distribution valid
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 from pathlib import Path
@@ -40,10 +39,9 @@ def write_source(
         rows.append(((images_dir / name).resolve().as_uri(), shapes.describe(scene, phrasing)))
     shutil.rmtree(images_dir, ignore_errors=True)
     os.replace(staging, images_dir)
-    with io.atomic_path(url_list) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
-        writer.writerow(["url", "caption"])
-        writer.writerows(rows)
+    # a TSV has no quoting (tables.read): a row is its fields joined by tabs, as CC3M's are
+    with io.atomic_path(url_list) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(f"{url}\t{caption}\n" for url, caption in [("url", "caption"), *rows])
 
 
 def write_valset(path: str, num_samples: int, image_size: int, seed: int, heldout_combos: int, hollow_rate: float,

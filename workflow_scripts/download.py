@@ -8,7 +8,8 @@ def main(smk):
     download.download(
         smk.input[0], "results/download", d["samples_per_shard"], d["image_size"], resize_mode=d["resize_mode"],
         url_col=d["url_col"], caption_col=d["caption_col"], processes=d["processes"], threads=d["threads"],
-        timeout=d["timeout"], retries=d["retries"], expected_shards=smk.params.shards,
+        timeout=d["timeout"], retries=d["retries"], expected_shards=smk.params.shards, header=d["header"],
+        columns=d["columns"], num_samples=smk.params.num_samples,
     )
 
 

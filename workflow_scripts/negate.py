@@ -1,16 +1,18 @@
-"""rule negate -> tripletclip.negate.negate_shard"""
-from tripletclip import logs, negate, shapes
+"""rule negate -> tripletclip.negate.job.run (or .run_with negate.python, another environment's interpreter)"""
+from tripletclip import logs
+from tripletclip.negate import job
 
 
 def main(smk):
     logs.setup(smk.log[0])
     cfg = smk.params.negate
-    options = negate.config_options(cfg)
-    if cfg["backend"] == "shapes" and smk.params.source == "shapes":
-        # training negatives must not show the held-out combinations either
-        options["forbidden"] = shapes.heldout_combos(smk.params.seed, smk.params.world["heldout_combos"])
-    negator = negate.make_negator(cfg["backend"], num_negatives=cfg["num_negatives"], seed=smk.params.seed, **options)
-    negate.negate_shard(smk.input[0], smk.output.negatives, smk.output.stats, negator, cfg["batch_size"])
+    spec = {"input": smk.input[0], "negatives": smk.output.negatives, "stats": smk.output.stats, "negate": cfg,
+            "seed": smk.params.seed,
+            "heldout_combos": smk.params.world["heldout_combos"] if smk.params.source == "shapes" else None}
+    if cfg.get("python"):
+        job.run_with(cfg["python"], spec, smk.log[0])
+    else:
+        job.run(spec)
 
 
 if __name__ == "__main__":

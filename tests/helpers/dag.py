@@ -13,7 +13,7 @@ SEEDS = [0, 1]
 
 
 def tiny_config() -> dict:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
     config["world"].update(num_samples=96, val_samples=32)
     config["download"].update(samples_per_shard=48, threads=4)
     # eps 1e-6: Adam would turn the float noise of exactly-zero gradients into steps of lr, and that noise differs
@@ -29,6 +29,8 @@ def tiny_config() -> dict:
     return config
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), "--cores", "2", *args],
-                          capture_output=True, text=True, timeout=900)
+def snakemake(workdir: Path, *args: str, cores: str | None = "2") -> subprocess.CompletedProcess:
+    """Snakemake on the repository's Snakefile in `workdir`; `cores=None` runs it as users type it, without --cores
+    (the workflow profile profiles/default gives them)."""
+    return subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *(("--cores", cores) if cores else ()), *args],
+                          capture_output=True, timeout=900, encoding="utf-8")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def _bytes_to_unicode() -> dict[int, str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -35,8 +35,8 @@ def clip_tokenizer():
     vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m.split()) for m in merges]
     vocab += ["<|startoftext|>", "<|endoftext|>"]
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}))
-        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+        (Path(tmp) / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}), encoding="utf-8")
+        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
         return CLIPTokenizer.from_pretrained(tmp, model_max_length=77, pad_token="<|endoftext|>")
 
 
@@ -69,7 +69,8 @@ def build_sd(path: Path) -> Path:
                                 attention_head_dim=4, norm_num_groups=32)
     pipe = StableDiffusionPipeline(vae=_vae(), text_encoder=CLIPTextModel(_text_config(False)),
                                    tokenizer=clip_tokenizer(), unet=unet,
-                                   scheduler=DDIMScheduler(beta_schedule="scaled_linear", clip_sample=False, steps_offset=1),
+                                   scheduler=DDIMScheduler(beta_schedule="scaled_linear", clip_sample=False,
+                                                           steps_offset=1),
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(path)
     return path
@@ -99,3 +100,16 @@ def build_sdxl_turbo(path: Path) -> Path:
         force_zeros_for_empty_prompt=True)
     pipe.save_pretrained(path)
     return path
+
+
+def into_hub_cache(pipeline: Path, cache: Path, repo_id: str) -> Path:
+    """`pipeline` laid out in a Hugging Face hub cache as `hf download repo_id` leaves it (refs/main naming a
+    snapshot folder; files instead of the symlinks to blobs, which read the same), so a hub id loads it."""
+    import shutil
+
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(pipeline, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit, encoding="utf-8")
+    return repo

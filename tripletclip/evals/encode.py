@@ -3,6 +3,7 @@ indexing into two feature matrices."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
@@ -115,6 +116,38 @@ def texts(model, tokenizer, captions: Sequence[str], batch_size: int = 256, devi
             features = torch.empty(len(rows), out.shape[1])
         features[chunk] = out
     return features
+
+
+def read_json(path: str | Path, what: str):
+    """The JSON document at `path`, read as UTF-8. `what` names it in the errors: FileNotFoundError when `path` is
+    not a file, ValueError when it is not UTF-8 JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: expected a JSON file, found {'a folder' if path.is_dir() else 'nothing'} "
+                                f"at {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{what}: expected a UTF-8 JSON file, {path} is not one ({error})") from None
+
+
+def require_fields(rows, fields: Sequence[str], what: str) -> None:
+    """ValueError naming `what` unless `rows` is a list of dicts that each hold every key of `fields`."""
+    if not isinstance(rows, list):
+        raise ValueError(f"{what}: expected a list of {{{', '.join(fields)}}}, found a {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not all(f in row for f in fields):
+            found = sorted(row) if isinstance(row, dict) else type(row).__name__
+            raise ValueError(f"{what}: entry {i} has {found}; expected the keys {list(fields)}")
+
+
+def require_files(paths: Sequence, what: str, shown: int = 5) -> None:
+    """FileNotFoundError naming `what`, how many of `paths` are not files, and the first `shown` of them. Checked
+    before encoding, so that a wrong image folder fails at once and says so, not after minutes of encoding."""
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{what}: {len(missing)} of {len(paths)} images are missing, e.g. "
+                                + ", ".join(missing[:shown]))
 
 
 def resolve(root: str | Path, path: str | None) -> Path | None:

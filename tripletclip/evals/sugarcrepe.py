@@ -1,14 +1,21 @@
-"""SugarCrepe (Hsieh et al., 2023): its format, its protocol (batched), and the shapes world's analogue.
+"""SugarCrepe (Hsieh et al., NeurIPS 2023): its format, its protocol (batched), and the shapes world's analogue.
 
-Format (RAIVNLab/sugar-crepe): a folder of seven `{category}.json` files, each {id: {"filename", "caption",
-"negative_caption"}}, and an image folder (COCO val2017). Protocol: with L2-normalized embeddings a sample is
-correct iff the positive caption scores strictly higher against the image than the negative.
+Format (RAIVNLab/sugar-crepe, `data/`): a folder of seven `{category}.json` files, each {id: {"filename", "caption",
+"negative_caption"}}, and an image folder (COCO val2017). Protocol (its `main_eval.py`): with L2-normalized
+embeddings a sample is correct iff the positive caption scores strictly higher against the image than the negative;
+accuracy per category. `avg` is the mean of the seven categories and each group's mean (`replace`, `swap`, `add`)
+that of its members, so a folder must hold all seven files: one that lacks any fails, naming what is missing.
+
+The first release (commit 42b927f, 2023-06-06) named three files `replace_ent.json`, `swap_ent.json` and
+`add_ent.json`. It is not the benchmark with other names: commit 6e45274 (2023-06-23, "filter false negative")
+replaced all seven files, e.g. swap_ent's 730 samples became swap_obj's 245 and add_att's 2,152 became 692; the
+paper (arXiv 2306.14610, three days later) reports on today's files, 7,511 samples in all. A folder of that release
+is refused with this explanation rather than read under the new names.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 from .. import io, shapes, world
@@ -17,6 +24,8 @@ from . import encode
 # The paper's column order: Replace (obj, att, rel), Swap (obj, att), Add (obj, att).
 CATEGORIES = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att")
 GROUPS = {"replace": CATEGORIES[:3], "swap": CATEGORIES[3:5], "add": CATEGORIES[5:]}
+FIRST_RELEASE = ("replace_ent", "swap_ent", "add_ent")  # commit 42b927f's names, superseded (see above)
+FIELDS = ("filename", "caption", "negative_caption")
 
 
 def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
@@ -50,22 +59,46 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
 
 
 def load(bench_dir: str | Path) -> dict[str, dict]:
-    """{category: {id: sample}} for the category files present in `bench_dir`."""
+    """{category: {id: sample}} for the seven categories, in `CATEGORIES` order, each file read as UTF-8.
+
+    Raises FileNotFoundError when `bench_dir` is not a folder or lacks any of the seven files (naming those missing,
+    and explaining the first release's `*_ent.json` when they are there), ValueError when a file is not
+    {id: {"filename", "caption", "negative_caption"}} or has no sample."""
     bench = Path(bench_dir)
-    data = {c: json.loads((bench / f"{c}.json").read_text()) for c in CATEGORIES if (bench / f"{c}.json").exists()}
-    if not data:
-        raise FileNotFoundError(f"no SugarCrepe category file ({', '.join(CATEGORIES)}.json) in {bench_dir}")
+    expected = [f"{c}.json" for c in CATEGORIES]
+    if not bench.is_dir():
+        raise FileNotFoundError(f"SugarCrepe: expected a folder holding {', '.join(expected)}; {bench} is not a folder")
+    missing = [name for name in expected if not (bench / name).is_file()]
+    if missing:
+        message = f"SugarCrepe: {bench} lacks {len(missing)} of the 7 category files: {', '.join(missing)}"
+        old = [f"{name}.json" for name in FIRST_RELEASE if (bench / f"{name}.json").is_file()]
+        if old:
+            message += (f". It holds {', '.join(old)}: the first release (RAIVNLab/sugar-crepe 42b927f, 2023-06-06), "
+                        f"whose seven files were all replaced by the false-negative-filtered data the paper reports "
+                        f"(6e45274, 2023-06-23); download data/ of RAIVNLab/sugar-crepe again")
+        raise FileNotFoundError(message)
+    data = {}
+    for category in CATEGORIES:
+        what = f"SugarCrepe {bench / category}.json"
+        samples = encode.read_json(bench / f"{category}.json", what)
+        if not isinstance(samples, dict) or not samples:
+            raise ValueError(f"{what}: expected a non-empty {{id: {{{', '.join(FIELDS)}}}}}, found "
+                             f"{'an empty ' if not samples else 'a '}{type(samples).__name__}")
+        encode.require_fields(list(samples.values()), FIELDS, what)
+        data[category] = samples
     return data
 
 
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
              device: str = "cpu") -> tuple[dict, dict]:
-    """Accuracy (%) per category, each group's mean and `avg`, the mean of the categories present. Images are read
-    from `spec["image_dir"]` (default: the benchmark folder's `images/`), as SugarCrepe's script takes COCO's."""
+    """Accuracy (%) per category, each group's mean and `avg`, the mean of the seven categories. Images are read
+    from `spec["image_dir"]` (default: the benchmark folder's `images/`), as SugarCrepe's script takes COCO's.
+    A folder that lacks a category file, or an image a sample names, fails before anything is encoded (`load`)."""
     bench = encode.resolve(root, spec["benchmark"])
     image_dir = encode.resolve(root, spec.get("image_dir")) or bench / "images"
     data = load(bench)
     filenames, image_row = encode.index(sorted(s["filename"] for d in data.values() for s in d.values()))
+    encode.require_files([image_dir / f for f in filenames], f"SugarCrepe images in {image_dir} (COCO val2017)")
     captions, caption_row = encode.index(sorted(c for d in data.values() for s in d.values()
                                                 for c in (s["caption"], s["negative_caption"])))
     image_features = encode.images(model, preprocess, [image_dir / f for f in filenames], batch_size, device)
@@ -77,7 +110,6 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
         neg = text_features[[caption_row[s["negative_caption"]] for s in samples.values()]]
         results[category] = 100 * ((img * pos).sum(-1) > (img * neg).sum(-1)).sum().item() / len(samples)
     for group, members in GROUPS.items():
-        if all(c in results for c in members):
-            results[group] = sum(results[c] for c in members) / len(members)
-    results["avg"] = sum(results[c] for c in data) / len(data)
+        results[group] = sum(results[c] for c in members) / len(members)
+    results["avg"] = sum(results[c] for c in CATEGORIES) / len(CATEGORIES)
     return results, {"samples": {c: len(s) for c, s in data.items()}}

@@ -1,21 +1,42 @@
 """Winoground (Thrush et al., CVPR 2022): text, image and group scores over pairs of images and captions.
 
-Format (facebook/winoground on the Hugging Face hub): `examples.jsonl`, one {"id", "caption_0", "caption_1",
-"image_0", "image_1", "tag", ...} per line, and `images/{image_i}.png`. With s(c, i) the image-caption similarity,
-an example's text score is right iff s(c0, i0) > s(c1, i0) and s(c1, i1) > s(c0, i1); its image score iff
-s(c0, i0) > s(c0, i1) and s(c1, i1) > s(c1, i0); its group score iff both.
+Protocol (the paper, §3): with s(c, i) the image-caption similarity, an example's text score is right iff
+s(c0, i0) > s(c1, i0) and s(c1, i1) > s(c0, i1); its image score iff s(c0, i0) > s(c0, i1) and
+s(c1, i1) > s(c1, i0); its group score iff both. A tie is wrong.
+
+Layouts of facebook/winoground on the Hugging Face hub; `examples` names either, `evaluate` tells them apart by
+content (parquet files begin with `PAR1`), not by name:
+- today's: `data/test-*.parquet`, the columns of the dataset's features (its loading script `winoground.py`):
+  id int32, image_0 and image_1 the `datasets` Image feature, stored as struct<bytes: binary, path: string> with
+  the PNG inside, caption_0, caption_1, tag, secondary_tag, collapsed_tag (strings), num_main_preds int32.
+  `examples` is a parquet file, a glob of them, or a folder holding `data/test-*.parquet` (the downloaded
+  repository) or `test-*.parquet`; `image_dir` is not read.
+- the original: `data/examples.jsonl`, one {"id", "caption_0", "caption_1", "image_0", "image_1", "tag",
+  "secondary_tag", "num_main_preds", "collapsed_tag"} per line, image_i a name, and `data/images.zip` unpacked to
+  `{name}.png` files in `image_dir` (default: the `images/` folder beside the JSONL). `examples` is that file, or a
+  folder holding `data/examples.jsonl` or `examples.jsonl`.
+The same examples and images give the same scores in either layout (tested).
 """
 
 from __future__ import annotations
 
+import glob
+import io as bytes_io
+import json
+import logging
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from .. import io, shapes, world
 from . import encode
 
+log = logging.getLogger(__name__)
+
 SWAPS = ("swap_att", "swap_obj")
+FIELDS = ("caption_0", "caption_1", "image_0", "image_1")  # what the protocol reads; the other columns are optional
+FOLDER_LAYOUTS = ("data/test-*.parquet", "test-*.parquet", "data/examples.jsonl", "examples.jsonl")  # first found
 
 
 def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
@@ -50,14 +71,119 @@ def scores(s00, s01, s10, s11):
     return text, image, text & image
 
 
+def _files(root: str, spec: dict) -> list[Path]:
+    """The files that `spec["examples"]` names: one file, the files of a glob, or those of a downloaded folder."""
+    if not spec.get("examples"):
+        raise ValueError("Winoground: the spec names no `examples` (expected examples.jsonl, a parquet file, a glob "
+                         "of them or the downloaded folder)")
+    path = encode.resolve(root, spec["examples"])
+    if any(c in str(spec["examples"]) for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        if not files:
+            raise FileNotFoundError(f"Winoground examples: no file matches {path}")
+        return files
+    if path.is_dir():
+        for pattern in FOLDER_LAYOUTS:
+            if files := sorted(p for p in path.glob(pattern) if p.is_file()):
+                return files
+        found = sorted(p.name for p in path.iterdir())[:10]
+        raise FileNotFoundError(f"Winoground examples: {path} holds none of {', '.join(FOLDER_LAYOUTS)}; found "
+                                f"{found or 'nothing'}")
+    if not path.is_file():
+        raise FileNotFoundError(f"Winoground examples: no file or folder {path}")
+    return [path]
+
+
+def _is_parquet(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"PAR1"
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").split("\n")  # only "\n" ends a JSON line
+    except UnicodeDecodeError as error:
+        raise ValueError(f"Winoground examples: expected examples.jsonl (UTF-8) or a parquet file, {path} is "
+                         f"neither ({error})") from None
+    examples = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                examples.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"Winoground examples: expected one JSON object per line (examples.jsonl) or a "
+                                 f"parquet file; line {number} of {path} is not JSON ({error})") from None
+    return examples
+
+
+def _read_parquet(files: list[Path]) -> list[dict]:
+    """Examples whose image_0/image_1 are the embedded PNG bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    examples = []
+    for path in files:
+        schema = pq.read_schema(path)
+        missing = [c for c in FIELDS if c not in schema.names]
+        if missing:
+            raise ValueError(f"Winoground parquet {path}: no column {missing}; found {schema.names}, expected "
+                             f"facebook/winoground's (id, image_0, image_1, caption_0, caption_1, tag, ...)")
+        for column in ("image_0", "image_1"):
+            kind = schema.field(column).type
+            if not (pa.types.is_struct(kind) and kind.get_field_index("bytes") >= 0):
+                raise ValueError(f"Winoground parquet {path}: column {column} is {kind}; expected the datasets "
+                                 f"Image feature, struct<bytes: binary, path: string>")
+        for row in pq.read_table(path).to_pylist():
+            for column in ("image_0", "image_1"):
+                if not (row[column] or {}).get("bytes"):
+                    raise ValueError(f"Winoground parquet {path}: example {row.get('id')} has no bytes in {column}")
+                row[column] = row[column]["bytes"]
+            examples.append(row)
+    return examples
+
+
+def _open_png(png: bytes):
+    return encode.open_rgb(bytes_io.BytesIO(png))
+
+
+def load(root: str, spec: dict) -> tuple[list[dict], str, Callable]:
+    """(examples, layout, open_image): each example's image_0/image_1 is a key that `open_image` turns into a PIL
+    image (a PNG path in the JSONL layout, the PNG bytes in the parquet layout), equal keys for equal images."""
+    files = _files(root, spec)
+    kinds = [_is_parquet(f) for f in files]
+    if all(kinds):
+        examples, layout, open_image = _read_parquet(files), "parquet", _open_png
+        if spec.get("image_dir"):
+            log.info("Winoground: image_dir %s is not read, the parquet files hold the images", spec["image_dir"])
+    elif len(files) == 1 and not kinds[0]:
+        examples, layout = _read_jsonl(files[0]), "jsonl"
+        image_dir = (encode.resolve(root, spec["image_dir"]) if spec.get("image_dir")
+                     else files[0].parent / "images")
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"Winoground images: expected the folder of {{image}}.png files "
+                                    f"(data/images.zip unpacked) at {image_dir}, found none; set `image_dir`")
+        open_image = encode.open_rgb
+    else:
+        raise ValueError(f"Winoground examples: expected parquet files or one JSONL file, found "
+                         f"{[f.name for f in files]}")
+    if not examples:
+        raise ValueError(f"Winoground examples: no example in {', '.join(map(str, files))}")
+    encode.require_fields(examples, FIELDS, f"Winoground examples ({files[0]})")
+    if layout == "jsonl":
+        for e in examples:
+            e["image_0"], e["image_1"] = (image_dir / f"{e['image_0']}.png", image_dir / f"{e['image_1']}.png")
+        encode.require_files([e[f"image_{k}"] for e in examples for k in (0, 1)], f"Winoground images in {image_dir}")
+    log.info("Winoground: %d examples from %s (%s)", len(examples), ", ".join(map(str, files)), layout)
+    return examples, layout, open_image
+
+
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
              device: str = "cpu") -> tuple[dict, dict]:
-    """text, image and group scores (%), overall and per tag."""
-    examples = io.read_jsonl(encode.resolve(root, spec["examples"]))
-    image_dir = encode.resolve(root, spec["image_dir"])
-    names, image_row = encode.index([e[f"image_{k}"] for e in examples for k in (0, 1)])
+    """text, image and group scores (%), overall and per tag (`details["per_tag"]`), from either layout."""
+    examples, layout, open_image = load(root, spec)
+    images, image_row = encode.index([e[f"image_{k}"] for e in examples for k in (0, 1)])
     captions, caption_row = encode.index([e[f"caption_{k}"] for e in examples for k in (0, 1)])
-    img = encode.images(model, preprocess, [image_dir / f"{n}.png" for n in names], batch_size, device)
+    img = encode.images(model, preprocess, images, batch_size, device, load=open_image)
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
 
     def s(j, k):
@@ -67,10 +193,10 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     text, image, group = scores(s(0, 0), s(0, 1), s(1, 0), s(1, 1))
     metrics = {"text": text.float().mean().item() * 100, "image": image.float().mean().item() * 100,
                "group": group.float().mean().item() * 100}
-    tags = [e.get("tag", "") for e in examples]
+    tags = [e.get("tag") or "" for e in examples]
     per_tag = {}
     for tag in sorted(set(tags)):
-        mask = [t == tag for t in tags]
-        per_tag[tag] = {k: v[torch.tensor(mask)].float().mean().item() * 100 for k, v in
+        mask = torch.tensor([t == tag for t in tags])
+        per_tag[tag] = {k: v[mask].float().mean().item() * 100 for k, v in
                         (("text", text), ("image", image), ("group", group))}
-    return metrics, {"examples": len(examples), "per_tag": per_tag}
+    return metrics, {"examples": len(examples), "layout": layout, "per_tag": per_tag}

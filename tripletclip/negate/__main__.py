@@ -9,11 +9,12 @@ Rerun after an interruption, it negates only the captions not done yet.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import logging
 import sys
 from pathlib import Path
 
+from .. import logs
 from .base import BACKENDS, config_options, make_negator
 from .llm import DEFAULT_MODEL
 from .rules import TYPES
@@ -53,22 +54,27 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.setup()
     cfg = {
         "backend": args.backend, "types": args.types, "spacy_model": args.spacy_model, "batch_size": args.batch_size,
-        "llm": {"model": args.model, "prompt": Path(args.prompt_file).read_text() if args.prompt_file else None,
+        "llm": {"model": args.model,
+                "prompt": Path(args.prompt_file).read_text(encoding="utf-8") if args.prompt_file else None,
                 "temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens,
                 "max_attempts": args.max_attempts, "on_failure": args.on_failure,
                 "max_length_ratio": args.max_length_ratio, "min_overlap": args.min_overlap,
                 "batch_size": args.llm_batch_size, "tensor_parallel_size": args.tensor_parallel_size,
                 "device": args.device, "dtype": args.dtype},
     }
+    # what decides the negatives besides the input: a rerun with the same reuses what is done
+    settings = {"negate": cfg, "num_negatives": args.num_negatives, "seed": args.seed, "caption_col": args.caption_col,
+                "key_col": args.key_col}
     try:
-        negator = make_negator(args.backend, num_negatives=args.num_negatives, seed=args.seed,
-                               **config_options(cfg))
+        # built only when something is left to do: loading a language model takes minutes
+        negator = functools.partial(make_negator, args.backend, num_negatives=args.num_negatives, seed=args.seed,
+                                    **config_options(cfg))
         stats_path = args.stats or str(Path(args.output).with_suffix(".stats.json"))
         stats = negate_file(args.input, args.output, stats_path, negator, args.batch_size, args.caption_col,
-                            args.key_col)
+                            args.key_col, settings=settings)
     except (OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

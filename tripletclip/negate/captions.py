@@ -4,17 +4,16 @@ or not UTF-8 has `problem` set and is counted and skipped, never sent to a model
 
 from __future__ import annotations
 
-import io as _io
 from pathlib import Path
 from typing import NamedTuple
 
-from .. import io
+from .. import io, tables
 
 
 class Record(NamedTuple):
     key: str
     caption: str | None
-    problem: str | None  # None, "empty_caption", "not_utf8", "missing_caption"
+    problem: str | None  # None, "empty_caption", "not_utf8", "missing_caption", "malformed_row"
 
 
 def _decoded(data: bytes | None) -> tuple[str | None, str | None]:
@@ -36,36 +35,30 @@ def read(path: str, caption_col: str = "caption", key_col: str | None = None,
         samples = sorted(io.iter_shard(path, errors), key=lambda s: s["__key__"])
         return [Record(s["__key__"], *_decoded(s.get("txt"))) for s in samples]
     if suffixes in (".csv", ".tsv", ".parquet"):
-        return _table(path, suffixes, caption_col, key_col)
+        return _table(path, caption_col, key_col, errors)
     lines = Path(path).read_bytes().split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # the file's final newline ends the last line, it does not start another
     return [Record(str(n), *_decoded(line.rstrip(b"\r"))) for n, line in enumerate(lines, start=1)]
 
 
-def _table(path: str, suffix: str, caption_col: str, key_col: str | None) -> list[Record]:
-    import pandas as pd
-
-    if suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    else:
-        # Undecodable bytes come through as lone surrogates, so one bad row is counted instead of failing the file.
-        text = Path(path).read_bytes().decode("utf-8", errors="surrogateescape")
-        frame = pd.read_csv(_io.StringIO(text), sep="\t" if suffix == ".tsv" else ",", dtype=str,
-                            keep_default_na=False, quoting=3 if suffix == ".tsv" else 0)
-    for col in (caption_col, key_col):
-        if col is not None and col not in frame.columns:
-            raise ValueError(f"{path} has no column {col!r}; its columns are {list(frame.columns)}")
-    keys = frame[key_col].astype(str).tolist() if key_col else [str(i) for i in range(len(frame))]
+def _table(path: str, caption_col: str, key_col: str | None, errors: list | None) -> list[Record]:
+    """A table read as the download stage reads a URL list (tables.read: a TSV byte for byte, with or without a
+    header). A malformed line is listed in `errors`; without `key_col`, it and a row that is not UTF-8 are also
+    records under their row numbers, counted as `malformed_row` and `not_utf8`."""
+    table = tables.read(path, caption_col=caption_col)
+    if errors is not None:
+        errors.extend(f"{path}: {problem}" for problem in table.malformed)
+    tables.require_columns(table, path, {"--caption-col": caption_col, **({"--key-col": key_col} if key_col else {})})
+    keys = table.data.column(key_col).to_pylist() if key_col else [str(i) for i in table.row_numbers()]
     if len(set(keys)) != len(keys):
         raise ValueError(f"{path}: the key column {key_col!r} has duplicate values; keys must be unique to resume")
-    records = []
-    for key, value in zip(keys, frame[caption_col].tolist()):
-        if value is None or (isinstance(value, float) and value != value) or not str(value).strip():
-            records.append(Record(key, None if value is None or isinstance(value, float) else value,
-                                  "empty_caption"))
-        elif any("\udc80" <= ch <= "\udcff" for ch in str(value)):
-            records.append(Record(key, None, "not_utf8"))
-        else:
-            records.append(Record(key, str(value), None))
+    records = [Record(key, value, None if value and value.strip() else "empty_caption")
+               for key, value in zip(keys, table.data.column(caption_col).to_pylist())]
+    if not key_col:  # the skipped rows are counted under their row numbers, in file order
+        problems = {"malformed": "malformed_row", "not_utf8": "not_utf8"}
+        records += [Record(str(i), None, problems[why]) for i, why in table.skipped_rows.items()]
+        records.sort(key=lambda r: int(r.key))
+    elif errors is not None:
+        errors.extend(f"{path}: row {i} is not UTF-8" for i, why in table.skipped_rows.items() if why == "not_utf8")
     return records

@@ -164,6 +164,13 @@ NOUN_KINDS = {
                ("floor", "floors"), ("sidewalk", "sidewalks"), ("carpet", "carpets")],
 }
 
+# Nouns whose form does not tell their number. A mass noun takes a singular verb and no "a" or numeral (a plate of
+# rice, the broccoli is cooked); a plural-only noun takes a plural verb and no "a" (the scissors are); the other
+# invariant nouns (sheep, deer) are singular or plural as the caption's determiner or verb says. spaCy's tagger often
+# guesses these wrong ("The broccoli is" tagged NNS), so the negator reads their number from this list, not the tag.
+MASS_NOUNS = frozenset(("broccoli", "rice", "chicken", "pasta", "milk", "grass", "snow", "sand", "dirt", "mud"))
+PLURAL_ONLY = frozenset(("scissors",))
+
 # What may be added where the caption names no attribute: people get no colour; things get a colour or a size.
 PERSON_ADJECTIVES = ("young", "old", "tall", "smiling")
 THING_ADJECTIVES = COLOURS[:11] + ("small", "large")

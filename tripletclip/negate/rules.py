@@ -7,7 +7,10 @@ same inflection), add_att (an adjective before a bare noun), add_obj ("and a dog
 are in lexicon.py. A caption none of the types applies to is counted as `no_perturbation`, never forced.
 
 The edits are made on spaCy's tokens of the caption as written (case, typos and punctuation kept); a replacement
-takes the case of the word it replaces, and "a"/"an" before an edited word is made to agree with it.
+takes the case of the word it replaces, and "a"/"an" before an edited word is made to agree with it. A negative must
+stay English, or a text-only reader could tell it from the caption without the image: no edit lands inside a
+hyphenated word ("3-year-old") or a compound noun ("stop sign"), and a noun is replaced by, or swapped with, one of
+the same number and countability, so that its verb and determiners still agree ("the broccoli is" -> "the rice is").
 """
 
 from __future__ import annotations
@@ -30,13 +33,22 @@ for _kind, _entries in lx.NOUN_KINDS.items():
     for _i, _forms in enumerate(_entries):
         for _form in _forms:
             NOUN_FORMS.setdefault(_form, (_kind, _i))
+# The class a noun's replacement must share for the caption's agreement to hold; "sheep" and "deer" are count nouns.
+NOUN_CLASS = {forms[0]: "mass" if forms[0] in lx.MASS_NOUNS else "plural-only" if forms[0] in lx.PLURAL_ONLY
+              else "count" for entries in lx.NOUN_KINDS.values() for forms in entries}
 VERB_FORMS = {form: p[0] for p in lx.PARADIGMS for form in reversed(p)}  # form -> base ("lay" -> "lay")
 PARADIGM = {p[0]: p for p in lx.PARADIGMS}
 PARADIGM["take off"] = ("take off", "takes off", "taking off", "took off", "taken off")
 ING = 2
 FORM_OF_TAG = {"VB": 0, "VBP": 0, "VBZ": 1, "VBG": 2, "VBD": 3, "VBN": 4}  # the paradigm's slot for each tag
-ADJECTIVES = frozenset(lx.COLOURS) | frozenset(lx.MATERIALS) | frozenset(lx.OPPOSITES)
+ATTRIBUTE_WORDS = frozenset(lx.COLOURS) | frozenset(lx.MATERIALS)
+ADJECTIVES = ATTRIBUTE_WORDS | frozenset(lx.OPPOSITES)
 _PHRASE_LENGTHS = sorted({len(p) for p in lx.RELATION_PHRASES}, reverse=True)
+HYPHENS = frozenset(("-", "\u2013", "\u2014", "/"))
+NOUN_TAGS = frozenset(("NN", "NNS", "NNP", "NNPS"))
+COUNT_DETS = frozenset(("a", "an", "one", "1", "each", "every", "another"))  # never before a mass noun
+SINGULAR_DETS = COUNT_DETS | {"this", "that"}
+PLURAL_DETS = frozenset(("these", "those", "many", "several", "both")) | frozenset(lx.NUMBERS) | frozenset(lx.DIGITS)
 _NORMALIZE = re.compile(r"[^\w\s]|_")
 
 
@@ -88,7 +100,7 @@ class RuleNegator:
     def perturb(self, caption: str, kind: str, key: str = "0") -> str | None:
         """One negative of type `kind` for `caption`, or None where the type does not apply."""
         doc = self.nlp(parse_text(caption))
-        edits = CANDIDATES[kind](Caption(caption, doc), random.Random(f"rules:{self.seed}:{key}"))
+        edits = candidates(kind, Caption(caption, doc), random.Random(f"rules:{self.seed}:{key}"))
         return next(iter(_rendered(caption, doc, edits)), None)
 
     def _draw(self, caption: str, doc, rng: random.Random):
@@ -97,7 +109,7 @@ class RuleNegator:
         order = list(self.types)
         rng.shuffle(order)
         for kind in order:
-            edits = CANDIDATES[kind](view, rng)
+            edits = candidates(kind, view, rng)
             rng.shuffle(edits)
             text = next(iter(_rendered(caption, doc, edits)), None)
             if text is not None:
@@ -130,18 +142,110 @@ def parse_text(caption: str) -> str:
 
 
 class Caption:
-    """A parsed caption and what the edit rules ask of it, computed once."""
+    """A parsed caption and what the edit rules ask of it, computed once.
+
+    `joined` holds i where tokens i and i + 1 are one unit that no insertion may split (a hyphenated word, a compound
+    noun), `locked` the tokens no edit may change (theirs): "3-year-old" edited inside reads "3-dress-old", "stop
+    sign" edited in one part "stop scissors", neither an English phrase."""
 
     def __init__(self, text: str, doc):
         self.text, self.doc = text, doc
-        self.lower = [t.text.lower() for t in doc]
+        tokens = list(doc)
+        self.lower = [t.text.lower() for t in tokens]
         self.words = set(self.lower)
+        self.joined = {i for i in range(len(tokens) - 1) if _one_word(tokens[i], tokens[i + 1])}
+        self.locked = self.joined | {i + 1 for i in self.joined}
+        for unit in _compound_units(tokens, self.lower):
+            self.locked.update(unit)
+            self.joined.update(unit[:-1])
         self.nouns = [t for t in doc if t.tag_ in ("NN", "NNS") and t.dep_ != "compound" and t.is_alpha
-                      and len(t) > 1 and self.lower[t.i] not in lx.NOT_OBJECTS
+                      and len(t) > 1 and self.lower[t.i] not in lx.NOT_OBJECTS and t.i not in self.locked
                       and not any(c.dep_ == "compound" for c in t.children)]
 
     def has(self, word: str) -> bool:
         return word in self.words
+
+    def allows(self, edit: Edit) -> bool:
+        """Whether `edit` leaves every hyphenated word and compound noun whole."""
+        return not (self.locked.intersection(edit.replace) or any(i - 1 in self.joined for i in edit.before)
+                    or any(i in self.joined for i in edit.after))
+
+    def number(self, noun) -> str | None:
+        """"sg", "pl", "mass" or "plural-only": what the noun's verb and determiners agree with, so what a noun put
+        in its place must be. The word's own form decides where it shows its number (the tagger reads "The broccoli
+        is" as plural); "sheep" and "deer" take the number of their determiner or verb, None where neither says, and
+        a mass noun counted ("a chicken") is a count noun."""
+        word = self.lower[noun.i]
+        if word not in NOUN_FORMS:
+            return {"NN": "sg", "NNS": "pl"}.get(noun.tag_)
+        singular, plural = _forms(word)
+        if singular != plural:
+            return "sg" if word == singular else "pl"
+        kind = NOUN_CLASS[singular]
+        counted = any(ch.dep_ in ("det", "nummod") and ch.lower_ in COUNT_DETS | PLURAL_DETS for ch in noun.children)
+        return _agreed_number(noun) if kind == "count" or kind == "mass" and counted else kind
+
+
+def _one_word(a, b) -> bool:
+    """Tokens written as one word: joined by a hyphen or slash ("old-fashioned", "3-year-old", "black/white") or
+    letter to letter ("ca|n't"); not a word and the punctuation after it."""
+    return not a.whitespace_ and (a.text in HYPHENS or b.text in HYPHENS
+                                  or a.text[-1].isalnum() and b.text[0].isalnum())
+
+
+def _compound_units(tokens, lower: list[str]) -> list[range]:
+    """The compound nouns of a parse: a `compound` dependent through its head ("tennis racket", "stainless steel
+    refrigerator"), and any two nouns in a row whatever the parser made of them ("fire hydrant" parsed as ROOT and
+    amod, "stop sign" as subject and verb). A lone colour or material word before a noun is its attribute, not part
+    of a compound: "a brick wall" may become "a stone wall" and "a glass vase" "a glass bowl". An -ing word after a
+    noun is a verb the tagger took for a noun or the parser for a compound's head ("a helmet riding a bike", "a red
+    dress walking on the beach")."""
+    tags = [t.tag_ for t in tokens]
+
+    def participle(i: int) -> bool:
+        return lower[i].endswith("ing") and lower[i] not in NOUN_FORMS and i > 0 and tags[i - 1] in NOUN_TAGS
+
+    units = []
+    for i, t in enumerate(tokens):
+        compound = t.dep_ == "compound"
+        if (not compound and tags[i] not in NOUN_TAGS or participle(i)
+                or lower[i] in ATTRIBUTE_WORDS and t.n_lefts + t.n_rights == 0):
+            continue
+        head = t.head.i
+        if compound and head > i and tags[head] in NOUN_TAGS and not participle(head):
+            units.append(range(i, head + 1))
+        elif i + 1 < len(tokens) and t.whitespace_ and tags[i] in NOUN_TAGS and tags[i + 1] in NOUN_TAGS \
+                and not participle(i + 1):
+            units.append(range(i, i + 2))
+    return units
+
+
+def _forms(word: str) -> tuple[str, str]:
+    kind, i = NOUN_FORMS[word]
+    return lx.NOUN_KINDS[kind][i]
+
+
+def _agreed_number(noun) -> str | None:
+    """The number a noun's determiner, numeral or finite verb gives it ("a sheep", "two deer", "the deer are")."""
+    for child in noun.children:
+        word = child.lower_
+        if child.dep_ in ("det", "nummod") and word in SINGULAR_DETS:
+            return "sg"
+        if child.dep_ in ("det", "nummod") and word in PLURAL_DETS:
+            return "pl"
+    if noun.dep_ in ("nsubj", "nsubjpass"):
+        return _finite_number(noun.head)
+    return None
+
+
+def _finite_number(verb) -> str | None:
+    """"sg" or "pl" where the verb or its auxiliary shows person and number ("is", "sits", "are", "were")."""
+    for v in (verb, *(c for c in verb.children if c.dep_ in ("aux", "auxpass"))):
+        if v.tag_ == "VBZ" or v.lower_ == "was":
+            return "sg"
+        if v.tag_ == "VBP" or v.lower_ == "were":
+            return "pl"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -176,10 +280,17 @@ def swap_obj(c: Caption, rng) -> list[Edit]:
     nouns = [n for n in c.nouns if n.pos_ == "NOUN" and not c.lower[n.i].endswith("ing")
              and c.lower[n.i] not in ADJECTIVES
              and not any(ch.dep_ == "prep" and c.lower[ch.i] == "of" for ch in n.children)]
+    # The two must agree alike (number, mass or count), and two singulars both have a determiner or neither: "a
+    # frisbee ... the grass" swapped reads "a grass", "a man eating food" "a food eating man".
+    number = {n.i: c.number(n) for n in nouns}
     return [Edit(replace={a.i: c.lower[b.i], b.i: c.lower[a.i]})
             for a, b in itertools.combinations(nouns, 2)
-            if a.tag_ == b.tag_ and c.lower[a.i] != c.lower[b.i]
-            and (c.lower[a.i] in NOUN_FORMS or c.lower[b.i] in NOUN_FORMS)]
+            if number[a.i] == number[b.i] is not None and (number[a.i] != "sg" or _determined(a) == _determined(b))
+            and c.lower[a.i] != c.lower[b.i] and (c.lower[a.i] in NOUN_FORMS or c.lower[b.i] in NOUN_FORMS)]
+
+
+def _determined(noun) -> bool:
+    return any(ch.dep_ in ("det", "poss", "nummod") for ch in noun.children)
 
 
 def replace_att(c: Caption, rng) -> list[Edit]:
@@ -208,12 +319,26 @@ def replace_obj(c: Caption, rng) -> list[Edit]:
         if c.lower[t.i] not in NOUN_FORMS:
             continue
         kind, i = NOUN_FORMS[c.lower[t.i]]
-        number = 1 if t.tag_ == "NNS" else 0
-        options = [forms[number] for j, forms in enumerate(lx.NOUN_KINDS[kind])
+        options = [_in_place_of(c.number(t), forms) for j, forms in enumerate(lx.NOUN_KINDS[kind])
                    if j != i and not c.has(forms[0]) and not c.has(forms[1])]
+        options = [o for o in options if o]
         if options:
             edits.append(Edit(replace={t.i: rng.choice(options)}))
     return edits
+
+
+def _in_place_of(number: str | None, forms: tuple[str, str]) -> str | None:
+    """The form of `forms` that keeps the agreement of a noun of `number` (see Caption.number), or None: a count noun
+    by a count noun in its number, a mass noun by a mass noun, "scissors" by a plural; a "sheep" of unknown number
+    only by a noun of the same form in both."""
+    kind = NOUN_CLASS[forms[0]]
+    if number in ("sg", "pl"):
+        return forms[number == "pl"] if kind == "count" else None
+    if number == "mass":
+        return forms[0] if kind == "mass" else None
+    if number == "plural-only":
+        return forms[1] if kind in ("count", "plural-only") else None
+    return forms[0] if kind == "count" and forms[0] == forms[1] else None
 
 
 def replace_rel(c: Caption, rng) -> list[Edit]:
@@ -301,6 +426,9 @@ def add_obj(c: Caption, rng) -> list[Edit]:
         root = chunk.root
         if root.pos_ != "NOUN" or root.dep_ not in ("pobj", "dobj", "attr", "ROOT", "conj", "appos"):
             continue  # a subject would need its verb to agree with two
+        subject = next((a for a in root.ancestors if a.dep_ in ("nsubj", "nsubjpass")), None)
+        if subject is not None and _finite_number(subject.head):
+            continue  # nor may a subject grow one: "a herd of sheep and a bottle is walking"
         following = c.lower[chunk.end] if chunk.end < len(c.doc) else ""
         if following in ("of", "'s", "and", ",") or c.lower[root.i] in lx.NOT_OBJECTS:
             continue
@@ -315,6 +443,11 @@ def _plural(noun: str) -> str:
 
 CANDIDATES = {"swap_att": swap_att, "swap_obj": swap_obj, "replace_att": replace_att, "replace_obj": replace_obj,
               "replace_rel": replace_rel, "add_att": add_att, "add_obj": add_obj}
+
+
+def candidates(kind: str, c: Caption, rng) -> list[Edit]:
+    """The edits of type `kind` that leave the caption's hyphenated words and compound nouns whole."""
+    return [e for e in CANDIDATES[kind](c, rng) if c.allows(e)]
 
 
 # ----------------------------------------------------------------------------------------------------------------

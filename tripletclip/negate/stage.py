@@ -1,8 +1,10 @@
 """The negate stage's run over one input: batches to the negator, a checkpoint after every batch, the output and
 its stats written atomically at the end.
 
-The checkpoint is `.{output}.partial` beside the output, one JSON line per finished caption; a killed job that is
-rerun reads it and negates only what is missing. The output itself appears only when every caption is done.
+The checkpoint is `.{output}.partial` beside the output: a first line with the run's settings, then one JSON line per
+finished caption; a killed job that is rerun with the same settings reads it and negates only what is missing. The
+output itself appears only when every caption is done; its stats record the settings, so that a rerun of a finished
+output with the same settings and input has nothing to do. A row is reused only for the same key and caption.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -28,29 +31,42 @@ def checkpoint_path(output: str | os.PathLike) -> Path:
 
 
 def negate_file(path: str, output: str, stats_path: str, negator: Negator, batch_size: int = 256,
-                caption_col: str = "caption", key_col: str | None = None) -> dict:
+                caption_col: str = "caption", key_col: str | None = None, settings: dict | None = None) -> dict:
     """Negate every caption of `path` (text, CSV/TSV/parquet or webdataset shard) into `output`: one JSON object
-    per caption, in input order. Returns the stats, also written to `stats_path`."""
+    per caption, in input order. Returns the stats, also written to `stats_path`. `settings` (JSON) decides the
+    negatives together with the input: earlier work is reused only under the same settings."""
     errors: list[str] = []
     records = captions_io.read(path, caption_col, key_col, errors)
     for e in errors:
         log.error("input: %s", e)
-    return negate_records(records, output, stats_path, negator, batch_size, errors, desc=f"negate {path}")
+    return negate_records(records, output, stats_path, negator, batch_size, errors, desc=f"negate {path}",
+                          settings=settings)
 
 
 negate_shard = negate_file  # the DAG's rule: a webdataset shard in, its negatives out
 
 
-def negate_records(records, output: str, stats_path: str, negator: Negator, batch_size: int = 256,
-                   input_errors=(), desc: str = "negate") -> dict:
+def negate_records(records, output: str, stats_path: str, negator: Negator | Callable[[], Negator],
+                   batch_size: int = 256, input_errors=(), desc: str = "negate", settings: dict | None = None) -> dict:
+    """Negate `records` (captions_io.Record) into `output` and its stats; see the module docstring for resume. A
+    callable `negator` is called only when there is something to negate."""
+    if settings is not None and _finished(records, output, stats_path, settings):
+        log.info("%s: already done for this input and these settings; nothing to do", output)
+        return io.read_json(stats_path)
+    if not hasattr(negator, "negate"):
+        negator = negator()
+    settings = {"backend": negator.name} if settings is None else settings
     ckpt = checkpoint_path(output)
-    done = _load_checkpoint(ckpt)
+    done = _load_checkpoint(ckpt, settings, {r.key: r.caption for r in records})
     resumed = len(done)
     if resumed:
         log.info("%s: resuming, %d captions already done", output, resumed)
     todo = [r for r in records if r.problem is None and r.key not in done]
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    with open(ckpt, "a") as sink, tqdm(total=len(todo), desc=desc, unit="caption", mininterval=5) as bar:
+    if not ckpt.exists() or not done:
+        ckpt.write_text(json.dumps({"settings": settings}) + "\n", encoding="utf-8")
+    with open(ckpt, "a", encoding="utf-8") as sink, \
+            tqdm(total=len(todo), desc=desc, unit="caption", mininterval=5) as bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
             outcomes = negator.negate([(r.key, r.caption) for r in batch])
@@ -62,7 +78,7 @@ def negate_records(records, output: str, stats_path: str, negator: Negator, batc
             bar.update(len(batch))
     rows = [done.get(r.key) or _row(r, Outcome.failed(r.problem, negator.name, attempts=0)) for r in records]
     io.write_jsonl(output, rows)
-    stats = summarize(rows, negator.name, resumed, input_errors)
+    stats = summarize(rows, negator.name, resumed, input_errors) | {"settings": settings}
     io.write_json(stats_path, stats)
     ckpt.unlink(missing_ok=True)
     log.info("%s: %d of %d captions negated %s", output, stats["negated"], stats["in"], stats["failed"] or "")
@@ -77,16 +93,41 @@ def _row(record, outcome: Outcome) -> dict:
     return row
 
 
-def _load_checkpoint(path: Path) -> dict:
+def _load_checkpoint(path: Path, settings: dict, captions: dict[str, str]) -> dict:
+    """key -> row of what a killed run finished, for the same settings, keys and captions; {} for anything else."""
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        head = json.loads(lines[0]) if lines else {}
+    except json.JSONDecodeError:
+        head = {}
+    if head.get("settings") != settings:
+        log.info("%s: left by a run with other settings; starting over", path)
+        return {}
     done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # the line being written when the job was killed
-                continue
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # the line being written when the job was killed
+            continue
+        if row.get("key") in captions and captions[row["key"]] == row.get("caption"):
             done[row["key"]] = row
     return done
+
+
+def _finished(records, output: str, stats_path: str, settings: dict) -> bool:
+    """True when `output` holds a row for each of `records` (same keys, captions and order) and its stats record the
+    same settings."""
+    if not (os.path.exists(output) and os.path.exists(stats_path)):
+        return False
+    try:
+        if io.read_json(stats_path).get("settings") != settings:
+            return False
+        rows = io.read_jsonl(output)
+    except (ValueError, OSError):
+        return False
+    return [(r.key, r.caption) for r in records] == [(row.get("key"), row.get("caption")) for row in rows]
 
 
 def summarize(rows: list[dict], backend: str, resumed: int = 0, input_errors=()) -> dict:

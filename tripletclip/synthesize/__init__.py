@@ -2,8 +2,8 @@
 
 Backends (config `synthesize.backend`, or `--backend` of `python -m tripletclip.synthesize`): `shapes`, the
 embedded default's renderer (shapes.py), and `diffusers`, any text-to-image pipeline (diffusion.py). A backend's
-`synthesize(items)` returns, per (key, caption), an image or the reason there is none; stage.py runs it with
-per-sample resume.
+`synthesize(items)` returns, per (key, caption), an image or the reason there is none ("error", "nsfw", and for a
+degenerate output "nonfinite_latents", "nonfinite_image", "uniform_image"); stage.py runs it with per-sample resume.
 """
 
 from __future__ import annotations

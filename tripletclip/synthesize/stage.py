@@ -46,7 +46,10 @@ def synthesize_to_dir(requests, out_dir: str | Path, synthesizer, batch_size: in
     Batches are fixed slices of the requests, whether or not a run was interrupted: a batch with anything missing is
     generated whole and only what is missing is written. Batched kernels round differently at different batch
     sizes (by one pixel level, now and then, on the CPU), so the same batches are what make a resumed run write the
-    bytes an uninterrupted one would have."""
+    bytes an uninterrupted one would have.
+
+    Like `generated` and `resumed`, `recovered` is about this run: of the images generated now, those the backend's
+    safe mode recovered (an image with info["retried"]), by what was wrong with them the first time."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -57,6 +60,7 @@ def synthesize_to_dir(requests, out_dir: str | Path, synthesizer, batch_size: in
     batches = [wanted[i:i + batch_size] for i in range(0, len(wanted), batch_size)]
     todo = {k for k, _ in wanted if not done(k)}
     resumed = len(wanted) - len(todo)
+    recovered = collections.Counter()
     if resumed:
         log.info("%s: %d images already done, %d to generate", out_dir, resumed, len(todo))
     with tqdm(total=len(todo), desc=f"synthesize {out_dir.name}", unit="img", mininterval=5) as bar:
@@ -68,11 +72,13 @@ def synthesize_to_dir(requests, out_dir: str | Path, synthesizer, batch_size: in
                 if key not in todo:
                     continue
                 if isinstance(result, Image.Image):
+                    if result.info.get("retried"):
+                        recovered[result.info["retried"]] += 1
                     with io.atomic_path(out_dir / f"{_name(key)}.jpg") as tmp:
                         tmp.write_bytes(io.encode_jpeg(result.convert("RGB")))
                 else:
                     with io.atomic_path(out_dir / f"{_name(key)}.failed") as tmp:
-                        tmp.write_text(result)
+                        tmp.write_text(result, encoding="utf-8")
             bar.update(len(missing))
     skipped, failed = collections.Counter(), collections.Counter()
     done = 0
@@ -82,9 +88,9 @@ def synthesize_to_dir(requests, out_dir: str | Path, synthesizer, batch_size: in
         elif (out_dir / f"{_name(key)}.jpg").exists():
             done += 1
         else:
-            failed[(out_dir / f"{_name(key)}.failed").read_text()] += 1
+            failed[(out_dir / f"{_name(key)}.failed").read_text(encoding="utf-8")] += 1
     return {"in": len(requests), "synthesized": done, "skipped": dict(skipped), "failed": dict(failed),
-            "generated": len(todo), "resumed": resumed, "backend": synthesizer.name}
+            "generated": len(todo), "resumed": resumed, "recovered": dict(recovered), "backend": synthesizer.name}
 
 
 def synthesize_file(path: str, out_dir: str, synthesizer, batch_size: int = 8) -> dict:
@@ -103,13 +109,14 @@ def synthesize_shard(negatives: str, output: str, stats_path: str, synthesizer, 
     # Parts left by a killed job are reused only for the same captions and the same synthesizer: after a change
     # upstream (new negatives, another model) they would be stale images.
     fingerprint = hashlib.sha256(json.dumps([requests, synthesizer.name, getattr(synthesizer, "settings", {})],
-                                            default=str).encode()).hexdigest()
+                                            default=str).encode("utf-8")).hexdigest()
     stamp = parts / "inputs.sha256"
-    if parts.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+    if parts.exists() and (not stamp.exists() or stamp.read_text(encoding="utf-8") != fingerprint):
         log.info("%s: parts from other inputs, starting over", parts)
         shutil.rmtree(parts)
     parts.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint)
+    with io.atomic_path(stamp) as tmp:
+        tmp.write_text(fingerprint, encoding="utf-8")
     stats = synthesize_to_dir(requests, parts, synthesizer, batch_size)
     with io.shard_writer(output) as sink:
         for key, caption, problem in requests:
