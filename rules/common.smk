@@ -75,11 +75,40 @@ def res(rule, key):
 SLURM_NAMES = {"partition": "slurm_partition", "account": "slurm_account", "qos": "qos", "constraint": "constraint"}
 
 
+def check_resources():
+    """Refuse, before any job, a resources block that a cluster would not honour: `nodes` anywhere but in train's
+    block, or, on a cluster, more for one job than the profile's resources allow. Snakemake caps every job's
+    resources at those (which also bound a bundle), so the job would silently get less than the config asks for."""
+    multi_node = [rule for rule, block in config["resources"].items() if "nodes" in block and rule != "train"]
+    if multi_node:
+        raise ValueError(f"resources: only train runs on several nodes, but `nodes` is set for {', '.join(multi_node)}")
+    if workflow.nodes is None or workflow.remote_exec or workflow.subprocess_exec:  # --jobs: a cluster
+        return
+    caps = {name: r.value for name, r in workflow.global_resources.items()
+            if not name.startswith("_") and isinstance(r.value, int)}
+    over = [f"resources.{rule}.{key}: {value} > {caps[key]}" for rule, block in config["resources"].items()
+            for key, value in block.items() if key in caps and isinstance(value, int) and value > caps[key]]
+    if over:
+        raise ValueError("the profile lets one job ask for at most " + ", ".join(f"{k}={v}" for k, v in caps.items())
+                         + f" (its `resources:`), and Snakemake would cut these to that: {'; '.join(over)}. Raise "
+                         "the profile's resources to your nodes' size, or ask for less")
+
+
+check_resources()
+
+
+# A bundled rule (grouped in rules/) is placed where the job it joins is (Snakemake refuses a bundle
+# whose jobs ask for different partitions, accounts, qos or constraints).
+PLACED_WITH = {"pack": "synthesize", "export": "eval"}
+
+
 def resources_of(rule):
     """The resources of `rule`'s jobs: mem_mb, runtime and cpus_per_task always; gpu and the SLURM placement (partition,
-    account, qos, constraint) where the config gives them. A local run ignores what it has no use for."""
+    account, qos, constraint; for a bundled rule, its bundle's: PLACED_WITH) where the config gives them. A local run
+    ignores what it has no use for."""
     resources = {key: res(rule, key) for key in ("mem_mb", "runtime", "cpus_per_task")}
-    resources |= {SLURM_NAMES[key]: res(rule, key) for key in SLURM_NAMES if res(rule, key)}
+    placed = PLACED_WITH.get(rule, rule)
+    resources |= {SLURM_NAMES[key]: res(placed, key) for key in SLURM_NAMES if res(placed, key)}
     if res(rule, "gpu"):
         resources["gpu"] = res(rule, "gpu")
     return resources

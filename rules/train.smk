@@ -8,6 +8,8 @@ rule training_set:
         "results/train/shards.json",
     log:
         "logs/train/training_set.log",
+    benchmark:
+        "logs/train/training_set.benchmark.tsv"
     conda:
         "../envs/pipeline.yaml"
     script:

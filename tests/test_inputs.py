@@ -91,6 +91,32 @@ def test_malformed_blank_and_windows_lines_are_counted_under_their_numbers(tmp_p
     assert tables.read(tmp_path / "odd.tsv", head=2).data.num_rows == 1  # the column check's first lines
 
 
+def test_a_bom_a_carriage_return_in_a_caption_and_multiline_csv_records(tmp_path):
+    url = "https://example.com/a.jpg"
+    (tmp_path / "bom.tsv").write_bytes(b"\xef\xbb\xbfcaption\turl\n" + f"a cat\t{url}\n".encode())
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfcaption,url\r\n" + f'"a car, parked",{url}\r\n"two\nlines",'
+                                       f"{url}\r\nbad\r\n".encode())
+    (tmp_path / "cr.tsv").write_bytes(f"a sign reading\rOPEN all night\t{url}\nb\t{url}\n".encode())
+    assert tables.read(tmp_path / "bom.tsv").data.to_pydict() == {"caption": ["a cat"], "url": [url]}
+    csv_table = tables.read(tmp_path / "bom.csv")  # Excel's "CSV UTF-8"
+    assert csv_table.data.column("caption").to_pylist() == ["a car, parked", "two\nlines"]
+    assert csv_table.malformed == ["line 5: 1 fields, expected 2"]  # the line the record starts on
+    for head in (None, 2):  # the column check before any job reads the first lines as the job reads the file
+        assert tables.read(tmp_path / "cr.tsv", head=head).data.column("caption").to_pylist()[0] == \
+            "a sign reading\rOPEN all night"
+
+
+def test_the_negate_command_line_reads_any_table_the_download_stage_reads(tmp_path):
+    (tmp_path / "kc.tsv").write_text("k1\ta red car next to a house\nk2\ta blue boat on a lake\n", encoding="utf-8")
+    command = [sys.executable, "-m", "tripletclip.negate", str(tmp_path / "kc.tsv"), "-o", str(tmp_path / "n.jsonl")]
+    refused = subprocess.run(command, capture_output=True, encoding="utf-8")
+    assert refused.returncode == 2 and "no column 'caption'" in refused.stderr  # no URL: its first row is a header
+    subprocess.run([*command, "--header", "false", "--columns", "key", "caption", "--key-col", "key"], check=True,
+                   capture_output=True)
+    assert [(r["key"], r["caption"]) for r in io.read_jsonl(tmp_path / "n.jsonl")] == \
+        [("k1", "a red car next to a house"), ("k2", "a blue boat on a lake")]
+
+
 def test_a_url_list_without_the_configured_columns_fails_in_seconds_naming_them(tmp_path):
     (tmp_path / "list.tsv").write_text("image_url\ttext\nhttps://example.com/a.jpg\ta cat\n", encoding="utf-8")
     started = time.monotonic()
@@ -196,6 +222,26 @@ def test_a_duplicate_member_and_a_nameless_one_are_reported(tmp_path):
     assert samples == {"a": b"first", "b": b"other"}
     assert any("'README' has no key or no extension" in e for e in errors)
     assert any("'a.txt' appears twice: the first is kept" in e for e in errors)
+
+
+def test_links_in_a_tar_are_read_through_or_reported_and_a_gzipped_shard_is_a_shard(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(_jpeg(10))
+    (tmp_path / "a.txt").write_text("a red square", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    for name in ("a.jpg", "a.txt"):
+        (tmp_path / "out" / name).symlink_to(tmp_path / name)
+    subprocess.run("tar cf ../links.tar a.jpg a.txt", shell=True, cwd=tmp_path / "out", check=True)
+    subprocess.run("tar cf dup.tar a.jpg a.txt a.txt && tar czf shard.tar.gz a.jpg a.txt", shell=True, cwd=tmp_path,
+                   check=True)
+    errors = []
+    assert list(io.iter_shard(tmp_path / "links.tar", errors)) == []  # links to files outside the tar
+    assert len(errors) == 1 and "which is not a file in the tar" in errors[0]
+    errors = []
+    assert [s["txt"] for s in io.iter_shard(tmp_path / "dup.tar", errors)] == [b"a red square"]
+    assert any("'a.txt' appears twice" in e for e in errors)  # tar stores the second as a hard link
+    out = subprocess.run([sys.executable, "-m", "tripletclip.negate", str(tmp_path / "shard.tar.gz"), "-o",
+                          str(tmp_path / "neg.jsonl")], capture_output=True, encoding="utf-8", check=True)
+    assert json.loads(out.stdout.splitlines()[-1])["negated"] == 1
 
 
 # ---------------------------------------------------------------------------------------------------------------

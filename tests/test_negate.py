@@ -321,6 +321,21 @@ def test_rules_keep_compounds_whole_and_agreement(rule_negator, caption, kind, a
     assert made <= allowed and bool(made) == bool(allowed), made - allowed
 
 
+@pytest.mark.parametrize("caption,same", [
+    ("a cat and a dog on a sofa", "a dog and a cat on a sofa"),
+    ("apples, bananas and oranges on a table", "bananas, apples and oranges on a table"),
+    ("A man and a woman riding horses on a beach.", "A woman and a man riding horses on a beach."),
+])
+def test_rules_never_swap_two_items_of_a_list_into_the_same_caption(rule_negator, caption, same):
+    made = {rule_negator.perturb(caption, "swap_obj", key=str(k)) for k in range(20)}
+    assert same not in made and not any(rules.normalized(m or "") == rules.normalized(caption) for m in made)
+
+
+def test_rules_still_swap_list_items_whose_words_differ(rule_negator):
+    made = {rule_negator.perturb("a black cat and a white dog", "swap_obj", key=str(k)) for k in range(5)}
+    assert "a black dog and a white cat" in made
+
+
 HARD = ["A red fire hydrant on a sidewalk.", "A man in a t-shirt holding a frisbee.",
         "A woman cutting a cake with a knife.", "A kitchen with a stainless steel refrigerator.",
         "A herd of sheep is walking down a road.", "The chicken is eating grass in a yard.",

@@ -3,6 +3,7 @@ profiles/default gives the cores) and `snakemake --profile slurm all` (a bare pr
 the working directory: the repository's `slurm` links to profiles/slurm). Snakemake merges the workflow profile into
 any `--profile`, overriding its keys one by one, so the two must not share a key."""
 
+import re
 import subprocess
 import sys
 
@@ -36,7 +37,7 @@ def test_the_slurm_profile_as_typed_keeps_its_bundles_and_gets_the_shared_settin
     _, args = cli.parse_args(argv)
     assert args.executor == "slurm" and args.jobs == 100 and args.retries == 2 and args.keep_going
     assert args.group_components == {"negate": 50, "synthesize": 50, "score": 50, "benchmarks": 10}
-    assert {k: r.value for k, r in args.resources.items()} == {"mem_mb": 64000, "gpu": 1, "cpus_per_task": 8}
+    assert {k: r.value for k, r in args.resources.items()} == {"mem_mb": 512000, "gpu": 8, "cpus_per_task": 64}
     assert args.set_resource_scopes == {"gpu": "local", "cpus_per_task": "local"}
     assert args.rerun_incomplete and args.printshellcmds and args.notemp  # from profiles/default
 
@@ -56,3 +57,35 @@ def test_the_bare_slurm_profile_plans_the_dag_from_the_repository_root(tmp_path)
     assert dry.returncode == 0, out[-3000:]
     assert "Using profiles slurm and workflow specific profile profiles/default" in out
     assert "This was a dry-run" in out
+
+
+def readme_slurm_example() -> dict:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return yaml.safe_load(re.search(r"```yaml\n(resources:\n.*?)```", readme, re.S).group(1))["resources"]
+
+
+def plan(tmp_path, resources: dict) -> subprocess.CompletedProcess:
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    config["resources"] = resources
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "snakemake", "--profile", "slurm", "--directory", str(tmp_path), "-n",
+                           "all"], cwd=REPO, capture_output=True, encoding="utf-8", timeout=300)
+
+
+def test_the_readme_cluster_example_plans_every_job_as_asked(tmp_path):
+    """Bundled rules take their bundle's partition (pack: synthesize's, export: eval's), and no job is cut to less
+    than the config asks for."""
+    dry = plan(tmp_path, readme_slurm_example())
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0, out[-3000:]
+    train = next(line for line in out.splitlines() if "gres=gpu:8" in line)
+    assert "nodes=2" in train and "mem_mb=400000" in train and "slurm_partition=gpu" in train and "qos=long" in train
+    assert "cpus_per_task=16" in out  # download's
+
+
+def test_a_job_asking_more_than_the_profile_allows_is_refused_by_name(tmp_path):
+    resources = readme_slurm_example() | {"synthesize": {"gpu": 16, "mem_mb": 64000, "partition": "gpu"}}
+    dry = plan(tmp_path, resources)
+    assert dry.returncode != 0 and "resources.synthesize.gpu: 16 > 8" in dry.stdout + dry.stderr
+    dry = plan(tmp_path, readme_slurm_example() | {"eval": {"nodes": 2}})
+    assert dry.returncode != 0 and "`nodes` is set for eval" in dry.stdout + dry.stderr

@@ -107,7 +107,8 @@ def iter_shard(path: str | os.PathLike, errors: list | None = None) -> Iterator[
     `tar cf shard.tar *.jpg *.txt` reads as one sample per key, not two, and says so in the log. A problem is appended
     to `errors` (or raised when `errors` is None): a truncated or corrupt tar (its readable samples are still
     yielded), a member whose data cannot be read (its sample is dropped), the same key and extension twice (the
-    first is kept), a member name without a key or extension (skipped)."""
+    first is kept), a member name without a key or extension, or a link whose target is not in the tar (skipped).
+    A link to a member of the same tar reads as that member's bytes."""
 
     def problem(exn: Exception) -> None:
         if errors is None:
@@ -124,7 +125,10 @@ def iter_shard(path: str | os.PathLike, errors: list | None = None) -> Iterator[
         scattered, last = set(), None
         try:
             for member in tar:
-                if not member.isfile():
+                if member.isdir():
+                    continue
+                if not (member.isfile() or member.islnk() or member.issym()):
+                    problem(ValueError(f"member {member.name!r} is not a file: skipped"))
                     continue
                 parts = split_member(member.name)
                 if parts is None:
@@ -138,8 +142,8 @@ def iter_shard(path: str | os.PathLike, errors: list | None = None) -> Iterator[
         except (tarfile.ReadError, EOFError, OSError) as exn:
             problem(EOFError(f"truncated or corrupt after {sum(map(len, groups.values()))} members ({exn})"))
         if scattered:
-            log.warning("%s: the files of %d samples are not next to each other (a tar made by hand?); read by key",
-                        path, len(scattered))
+            log.warning("%s: the files of %d of its samples are not next to each other (a tar made by hand?); read "
+                        "by key", path, len(scattered))
         dotted = sum("." in key.rpartition("/")[2] for key in groups)
         if dotted:
             log.info("%s: %d sample keys hold a dot; each extension is read after the last dot", path, dotted)
@@ -150,7 +154,13 @@ def iter_shard(path: str | os.PathLike, errors: list | None = None) -> Iterator[
                     if ext in sample:
                         problem(ValueError(f"{member.name!r} appears twice: the first is kept"))
                         continue
-                    sample[ext] = tar.extractfile(member).read()
+                    try:
+                        data = tar.extractfile(member)  # a link is read through to its target in the tar
+                    except KeyError:  # its target is not in the tar
+                        data = None
+                    if data is None:
+                        raise OSError(f"{member.name!r} links to {member.linkname!r}, which is not a file in the tar")
+                    sample[ext] = data.read()
             except (tarfile.ReadError, EOFError, OSError) as exn:
                 problem(EOFError(f"sample {key!r} cannot be read ({exn}): dropped"))
                 continue

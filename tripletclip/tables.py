@@ -30,6 +30,8 @@ import pyarrow.parquet as pq
 
 # A URL as every URL list holds them: a scheme, then "//" (http, https, file, s3, gs, ...). A header row has none.
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S")
+_LONE_CR = re.compile(rb"\r(?!\n)")
+BOM = b"\xef\xbb\xbf"
 SUFFIXES = (".tsv", ".txt", ".csv", ".parquet")
 
 
@@ -83,27 +85,27 @@ def read(path: str | Path, header: bool | str = "auto", columns: list[str] | Non
     with open(path, "rb") as f:
         first = f.readline()
         data = first + b"".join(itertools.islice(f, head - 1)) if head is not None else None
+    first = first.removeprefix(BOM)  # Excel's "CSV UTF-8" and Notepad start the file with one
     if not first.strip(b"\r\n"):
         raise ValueError(f"{path} is empty" if not first else f"{path}: its first line is blank")
     if suffix == ".csv":
         if header is False:
             raise ValueError(f"{path}: a CSV table needs a header row; give a TSV for a headerless list")
-        return _python(path, data, csv_rows=True, header=True, columns=None, url_col=url_col, caption_col=caption_col)
+        return _python(path, data, csv_rows=True, header=True, columns=None)
     fields = first.rstrip(b"\r\n").decode("utf-8", errors="surrogateescape").split("\t")
     if header == "auto":
         header = not any(looks_like_url(f) for f in fields)
     names = [f.strip() for f in fields] if header else _headerless_names(path, fields, columns, url_col, caption_col)
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: duplicate column names {names}")
-    if data is None:
+    if data is None and not _lone_carriage_return(path):  # pyarrow would end a line at a lone "\r"
         try:
             return _arrow_tsv(path, names, bool(header))
         except pa.ArrowInvalid as e:
             if "UTF8" not in str(e):
                 raise
             # a row that is not UTF-8: Python reads on, counting it
-    return _python(path, data, csv_rows=False, header=bool(header), columns=names, url_col=url_col,
-                   caption_col=caption_col)
+    return _python(path, data, csv_rows=False, header=bool(header), columns=names)
 
 
 def _arrow_tsv(path: Path, names: list[str], header: bool) -> Table:
@@ -135,25 +137,42 @@ def _arrow_tsv(path: Path, names: list[str], header: bool) -> Table:
     return Table(data, header, [f"line {n}: {why}" for n, why in sorted(bad)], dict(sorted(skipped.items())))
 
 
-def _python(path: Path, data: bytes | None, csv_rows: bool, header: bool, columns: list[str] | None, url_col: str,
-            caption_col: str) -> Table:
-    """The careful path: a CSV, the first lines of a file, or a TSV with bytes that are not UTF-8."""
-    text = (path.read_bytes() if data is None else data).decode("utf-8", errors="surrogateescape")
-    if csv_rows:
-        lines = list(csv.reader(_io.StringIO(text, newline="")))
+def _lone_carriage_return(path: Path) -> bool:
+    """Whether the file holds a "\r" that does not end a line: a caption may (a TSV splits only at "\n")."""
+    with open(path, "rb") as f:
+        tail = b""
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            if b"\r" in chunk and _LONE_CR.search(tail + chunk):
+                return True
+            tail = chunk[-1:]
+    return tail == b"\r"
+
+
+def _python(path: Path, data: bytes | None, csv_rows: bool, header: bool, columns: list[str] | None) -> Table:
+    """The careful path: a CSV, the first lines of a file, a TSV with a "\r" inside a field or with bytes that are
+    not UTF-8."""
+    text = (path.read_bytes() if data is None else data).removeprefix(BOM).decode("utf-8", errors="surrogateescape")
+    if csv_rows:  # a quoted field may span lines: each record's number is that of the line it starts on
+        reader = csv.reader(_io.StringIO(text, newline=""))
+        lines, numbers, previous = [], [], 0
+        for record in reader:
+            lines.append(record)
+            numbers.append(previous + 1)
+            previous = reader.line_num
     else:
         lines = [line.removesuffix("\r").split("\t") for line in text.split("\n")]
         if lines and lines[-1] == [""]:
             lines.pop()  # the file's final newline ends the last line, it does not start another
+        numbers = list(range(1, len(lines) + 1))
     names = [f.strip() for f in lines[0]] if header else columns
-    body, offset = (lines[1:], 2) if header else (lines, 1)
+    body, numbers = (lines[1:], numbers[1:]) if header else (lines, numbers)
     good, malformed, skipped = [], [], {}
-    for i, fields in enumerate(body):
+    for i, (fields, line) in enumerate(zip(body, numbers)):
         if not fields or fields == [""]:
-            malformed.append(f"line {i + offset}: blank")
+            malformed.append(f"line {line}: blank")
             skipped[i] = "malformed"
         elif len(fields) != len(names):
-            malformed.append(f"line {i + offset}: {len(fields)} fields, expected {len(names)}")
+            malformed.append(f"line {line}: {len(fields)} fields, expected {len(names)}")
             skipped[i] = "malformed"
         elif any(has_undecodable(f) for f in fields):
             skipped[i] = "not_utf8"
@@ -176,8 +195,8 @@ def _headerless_names(path, first: list[str], columns, url_col: str, caption_col
     urls = [i for i, f in enumerate(first) if looks_like_url(f)]
     if len(first) == 2 and len(urls) == 1:
         return [url_col if i == urls[0] else caption_col for i in range(2)]
-    raise ValueError(f"{path} has no header row and {len(first)} columns: name them (download.columns, e.g. "
-                     f"[{caption_col}, {url_col}] for CC3M as Google ships it)")
+    raise ValueError(f"{path} has no header row and {len(first)} columns: name them (download.columns in the config, "
+                     f"--columns on the command line; e.g. {caption_col} {url_col} for CC3M as Google ships it)")
 
 
 def require_columns(table: Table, path, wanted: dict[str, str]) -> None:

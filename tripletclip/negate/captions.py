@@ -26,27 +26,30 @@ def _decoded(data: bytes | None) -> tuple[str | None, str | None]:
     return (text, None) if text.strip() else (text, "empty_caption")
 
 
-def read(path: str, caption_col: str = "caption", key_col: str | None = None,
-         errors: list | None = None) -> list[Record]:
+def read(path: str, caption_col: str = "caption", key_col: str | None = None, errors: list | None = None,
+         header: bool | str = "auto", columns: list[str] | None = None) -> list[Record]:
     """Records in input order. Keys: a text file's 1-based line numbers, a table's `key_col` (else its 0-based row
-    index), a shard's sample keys (sorted, as the DAG's stages order them)."""
-    suffixes = "".join(Path(path).suffixes[-1:]).lower()
+    index), a shard's sample keys (sorted, as the DAG's stages order them). `header` and `columns` are tables.read's,
+    for a table."""
+    name = Path(path).name.lower()
+    suffixes = ".tar" if name.endswith((".tar", ".tar.gz", ".tgz")) else "".join(Path(path).suffixes[-1:]).lower()
     if suffixes == ".tar":
         samples = sorted(io.iter_shard(path, errors), key=lambda s: s["__key__"])
         return [Record(s["__key__"], *_decoded(s.get("txt"))) for s in samples]
     if suffixes in (".csv", ".tsv", ".parquet"):
-        return _table(path, caption_col, key_col, errors)
+        return _table(path, caption_col, key_col, errors, header, columns)
     lines = Path(path).read_bytes().split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # the file's final newline ends the last line, it does not start another
     return [Record(str(n), *_decoded(line.rstrip(b"\r"))) for n, line in enumerate(lines, start=1)]
 
 
-def _table(path: str, caption_col: str, key_col: str | None, errors: list | None) -> list[Record]:
+def _table(path: str, caption_col: str, key_col: str | None, errors: list | None, header: bool | str = "auto",
+           columns: list[str] | None = None) -> list[Record]:
     """A table read as the download stage reads a URL list (tables.read: a TSV byte for byte, with or without a
     header). A malformed line is listed in `errors`; without `key_col`, it and a row that is not UTF-8 are also
     records under their row numbers, counted as `malformed_row` and `not_utf8`."""
-    table = tables.read(path, caption_col=caption_col)
+    table = tables.read(path, header, columns, caption_col=caption_col)
     if errors is not None:
         errors.extend(f"{path}: {problem}" for problem in table.malformed)
     tables.require_columns(table, path, {"--caption-col": caption_col, **({"--key-col": key_col} if key_col else {})})

@@ -162,8 +162,10 @@ class VLLMEngine:
         try:
             import vllm
         except ImportError as e:
-            raise ImportError("the vllm backend needs vLLM, which pins its own torch: run this rule with "
-                              "--use-conda (envs/vllm.yaml), or use backend: transformers") from e
+            raise ImportError("the vllm backend needs vLLM, which pins its own torch, in the Python that runs it: "
+                              "run this command with an environment's python that has it (envs/vllm.yaml lists "
+                              "what it needs), in the DAG set negate.python to that python or use conda "
+                              "(software-deployment-method: conda), or use the transformers backend") from e
         self.vllm, self.sampling = vllm, sampling
         self.llm = vllm.LLM(model=model, tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed)
         self.tokenizer = self.llm.get_tokenizer()

@@ -286,11 +286,33 @@ def swap_obj(c: Caption, rng) -> list[Edit]:
     return [Edit(replace={a.i: c.lower[b.i], b.i: c.lower[a.i]})
             for a, b in itertools.combinations(nouns, 2)
             if number[a.i] == number[b.i] is not None and (number[a.i] != "sg" or _determined(a) == _determined(b))
-            and c.lower[a.i] != c.lower[b.i] and (c.lower[a.i] in NOUN_FORMS or c.lower[b.i] in NOUN_FORMS)]
+            and c.lower[a.i] != c.lower[b.i] and (c.lower[a.i] in NOUN_FORMS or c.lower[b.i] in NOUN_FORMS)
+            and not _same_in_a_list(c, a, b)]
 
 
 def _determined(noun) -> bool:
     return any(ch.dep_ in ("det", "poss", "nummod") for ch in noun.children)
+
+
+def _same_in_a_list(c: Caption, a, b) -> bool:
+    """Two nouns of one list ("a cat and a dog", "apples, bananas and oranges") with the same modifiers: swapped,
+    the caption says the same thing. What follows the whole list ("... on a sofa") is the list's, not its last
+    noun's, though the parser hangs it there."""
+    def head_of_list(noun):
+        while noun.dep_ == "conj" and noun.head.i != noun.i:
+            noun = noun.head
+        return noun.i
+
+    if head_of_list(a) != head_of_list(b):
+        return False
+    end = max(t.i for t in c.doc if t.pos_ in ("NOUN", "PROPN") and head_of_list(t) == head_of_list(a))
+
+    def modifiers(noun):
+        return sorted("a" if c.lower[ch.i] == "an" else c.lower[ch.i] for ch in noun.children
+                      if ch.dep_ not in ("conj", "cc", "punct") and not (ch.i > end and ch.dep_ in
+                                                                          ("prep", "acl", "relcl", "advcl")))
+
+    return modifiers(a) == modifiers(b)
 
 
 def replace_att(c: Caption, rng) -> list[Edit]:
