@@ -14,7 +14,7 @@ from PIL import Image
 from torchvision.transforms import Compose, Normalize, ToTensor
 from tqdm import tqdm
 
-from .. import text_tower
+from .. import io, text_tower
 
 
 def index(items: Sequence) -> tuple[list, dict]:
@@ -126,7 +126,7 @@ def read_json(path: str | Path, what: str):
         raise FileNotFoundError(f"{what}: expected a JSON file, found {'a folder' if path.is_dir() else 'nothing'} "
                                 f"at {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return io.read_json(path)  # the pipeline's one JSON reader; this adds what the file was meant to be
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{what}: expected a UTF-8 JSON file, {path} is not one ({error})") from None
 
