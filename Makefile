@@ -9,7 +9,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export WANDB_MODE := disabled
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test claim dry-run lint clean
+.PHONY: run test claim finetune dry-run lint clean
 
 # torch goes first, by exact version: 2.14.1 is the CPU build served here (README, "Quick start").
 $(STAMP): pyproject.toml
@@ -25,6 +25,18 @@ run: $(STAMP)
 claim: $(STAMP)
 	mkdir -p runs/claim && cp config.yaml runs/claim/config.yaml
 	$(BIN)/snakemake --snakefile $(CURDIR)/Snakefile --directory runs/claim all --configfile $(CURDIR)/config/claim.yaml
+
+# Fine-tuning on the shapes world (README, "Fine-tuning a pretrained CLIP"): a CLIP pretrained on a colour-skewed
+# world (runs/finetune/pretrain/), then every method fine-tuned from it on pairs given as COCO (runs/finetune/).
+FINETUNE_PAIRS := runs/finetune/coco/dataset_coco.json
+$(FINETUNE_PAIRS): $(STAMP) tripletclip/world.py tripletclip/shapes.py
+	$(BIN)/python -m tripletclip.world karpathy runs/finetune/coco --images 1000 --captions-per-image 2 --seed 0
+
+finetune: $(STAMP) $(FINETUNE_PAIRS)
+	mkdir -p runs/finetune/pretrain && cp config.yaml runs/finetune/pretrain/config.yaml && cp config.yaml runs/finetune/
+	$(BIN)/snakemake --snakefile $(CURDIR)/Snakefile --directory runs/finetune/pretrain results/models/clip/seed0 \
+		--configfile $(CURDIR)/config/finetune_pretrain.yaml
+	$(BIN)/snakemake --snakefile $(CURDIR)/Snakefile --directory runs/finetune all --configfile $(CURDIR)/config/finetune.yaml
 
 test: $(STAMP)
 	$(BIN)/pytest

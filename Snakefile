@@ -23,6 +23,7 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 include: "rules/world.smk"
 include: "rules/download.smk"
+include: "rules/sources.smk"
 include: "rules/negate.smk"
 include: "rules/synthesize.smk"
 include: "rules/pack.smk"
@@ -41,5 +42,5 @@ rule all:
     input:
         # The packed shards are a product of their own (users train on them elsewhere): asking for them means a
         # deleted shard is rebuilt, and all that depends on it reruns.
-        expand("results/pack/{shard}.tar", shard=SHARDS),
+        packed_shards(),
         rules.report.output,

@@ -1,5 +1,5 @@
-# One rule per benchmark and model (`eval_{benchmark}_model`), one per benchmark over every model
-# (`snakemake eval_sugarcrepe`), and, where config names no real data, one that builds the shapes world's analogue
+# One rule per benchmark for each trained model (`eval_{benchmark}_model`), one for each model named in `models:`
+# or as train.init (`eval_{benchmark}_named`), one per benchmark over all of them (`snakemake eval_sugarcrepe`), and, where config names no real data, one that builds the shapes world's analogue
 # in the real benchmark's format (`{benchmark}_benchmark`). The protocols live in tripletclip/evals/.
 
 for _benchmark in BENCHMARKS:
@@ -55,7 +55,34 @@ for _benchmark in BENCHMARKS:
 
     rule:
         name:
+            f"eval_{_benchmark}_named"
+        input:
+            local=lambda wildcards: local_model_files(EVAL_MODELS[wildcards.model]),
+            **benchmark_spec(_benchmark),
+        output:
+            f"results/eval/{_benchmark}/models/{{model}}.json",
+        params:
+            benchmark=_benchmark,
+            model=lambda wildcards: EVAL_MODELS[wildcards.model],  # only its own spec: another model's edit reruns not this
+            options=config["eval"][_benchmark],
+            batch_size=config["eval"]["batch_size"],
+        threads: res("eval", "cpus_per_task")
+        group:
+            "evaluate-{model}"
+        log:
+            f"logs/eval/{_benchmark}/models/{{model}}.log",
+        benchmark:
+            f"logs/eval/{_benchmark}/models/{{model}}.benchmark.tsv"
+        resources:
+            **resources_of("eval"),
+        conda:
+            "../envs/train.yaml"
+        script:
+            "../workflow_scripts/evaluate.py"
+
+    rule:
+        name:
             f"eval_{_benchmark}"
         localrule: True
         input:
-            expand(f"results/eval/{_benchmark}/{{run}}.json", run=RUNS),
+            eval_outputs(_benchmark),

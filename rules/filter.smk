@@ -1,7 +1,7 @@
 rule score_triplets:
     """The scorer's (s(x, y) + s(x', y')) / 2 for every triplet of one packed shard (filter.enabled)."""
     input:
-        "results/pack/{shard}.tar",
+        triplet_shard,
     output:
         "results/filter/scores/{shard}.json",
     params:
@@ -24,7 +24,7 @@ rule score_triplets:
 rule filter_triplets:
     """TripletCLIP's high-quality subset: the best-scored triplets over all shards; training reads these."""
     input:
-        shards=expand("results/pack/{shard}.tar", shard=SHARDS),
+        shards=triplet_shards(),
         scores=expand("results/filter/scores/{shard}.json", shard=SHARDS),
     output:
         shards=expand("results/filter/{shard}.tar", shard=SHARDS),

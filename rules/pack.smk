@@ -1,12 +1,14 @@
 rule pack:
     """Triplet shards: jpg, txt, neg.jpg, neg.txt, json."""
     input:
-        download="results/download/{shard}.tar",
+        download=pair_shard,
         negatives="results/negate/{shard}.jsonl",
         synthesized="results/synthesize/{shard}.tar",
     output:
         tar="results/pack/{shard}.tar",
         stats="results/pack/{shard}_stats.json",
+    params:
+        **pair_keys(),
     group:
         "synthesize"  # on a cluster, each shard is packed in the job that made its negative images
     log:

@@ -2,7 +2,7 @@ rule report:
     """Every benchmark for every method and seed, mean and spread over seeds, the equal-compute budget: CSV (long,
     summary, wide), Markdown, and the plots; the plots and the wide table are items of `snakemake --report`."""
     input:
-        evals=expand("results/eval/{benchmark}/{run}.json", benchmark=BENCHMARKS, run=RUNS),
+        evals=[path for benchmark in BENCHMARKS for path in eval_outputs(benchmark)],
         metrics=expand("results/train/{run}/metrics.json", run=RUNS),
         logs=expand("results/train/{run}/log.csv", run=RUNS),
     output:
@@ -17,6 +17,7 @@ rule report:
         training_plot=report("results/report/training.png", caption="../report/training.rst", category="Training"),
     params:
         runs=[(method, seed) for method in METHODS for seed in SEEDS],
+        init=INIT_ROW,  # the row of the model every method was fine-tuned from: the report's difference table
     log:
         "logs/report.log",
     benchmark:

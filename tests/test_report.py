@@ -1,5 +1,7 @@
-"""The report's tables from eval JSONs written by hand: long form, order, mean ± sd, overview, budget check."""
+"""The report's tables from eval JSONs written by hand: long form, order, mean ± sd, overview, budget check, the
+models of `models:` beside the trained ones and the difference to the init model."""
 
+import pandas as pd
 import pytest
 
 from tripletclip import io, report
@@ -20,14 +22,16 @@ def write_evals(tmp_path):
 
 def test_long_form_summary_and_markdown(tmp_path):
     long = report._order(report.collect(write_evals(tmp_path)))
-    assert list(long.columns) == ["method", "seed", "benchmark", "metric", "value"]
+    assert list(long.columns) == ["method", "seed", "trained", "benchmark", "metric", "value"]
+    assert long["trained"].all()  # a JSON without "trained" is a trained run
     first_run = long[(long["method"] == "tripletclip") & (long["seed"] == 0)]
     # suite order (sugarcrepe first), SugarCrepe in the paper's column order
     assert list(zip(first_run["benchmark"], first_run["metric"])) == [
         ("sugarcrepe", "replace_obj"), ("sugarcrepe", "add_att"), ("sugarcrepe", "avg"),
         ("winoground", "text"), ("winoground", "group")]
     summary = report.summarize(long).set_index(["method", "benchmark", "metric"])
-    assert summary.loc[("clip", "winoground", "group")].tolist() == pytest.approx([5.0, 2 ** 0.5, 2])
+    assert summary.loc[("clip", "winoground", "group"), ["mean", "std", "n"]].tolist() == pytest.approx(
+        [5.0, 2 ** 0.5, 2])
     assert list(report.wide(summary.reset_index()).index) == ["tripletclip", "clip"]
     text = report.markdown(summary.reset_index(), "Budget.")
     overview = text.split("### Overview")[1].split("###")[0]
@@ -63,3 +67,198 @@ def test_budget_refuses_runs_at_unequal_compute(tmp_path):
         report.budget([str(tmp_path / f"m{i}.json") for i in range(3)])
     assert "every model saw 64 anchor pairs (4 steps x global batch 16), tiny, seeds 0, 1" in \
         report.budget([str(tmp_path / f"m{i}.json") for i in range(2)])
+
+
+def write_named(tmp_path, name, metrics, benchmark="sugarcrepe", details=None):
+    """A model of `models:` evaluated as given: no seed, "trained": false, its spec."""
+    path = tmp_path / f"{benchmark}-{name}.json"
+    io.write_json(path, {"benchmark": benchmark, "method": name, "seed": None, "trained": False,
+                         "model": {"model": "ViT-B-32", "pretrained": name, "quick_gelu": False},
+                         "metrics": metrics, "details": details or {}})
+    return str(path)
+
+
+def rows(section):
+    """The first Markdown table in `section` as {row label: [cells]}, padding stripped."""
+    lines = [line for line in section.split("###")[0].splitlines() if line.startswith("|")]
+    return {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:])}
+
+
+def mixed_evals(tmp_path):
+    """Named models first and interleaved with the runs (as a benchmark-major expand may list them), one trained
+    run marked "trained": true, the others without the key."""
+    paths = [write_named(tmp_path, "openai-b32", {"avg": 73.0, "add_att": 70.0, "replace_obj": 80.0})]
+    for method, seed, avg in (("tripletclip", 0, 75.0), ("tripletclip", 1, 77.0), ("clip", 0, 71.0),
+                              ("clip", 1, 72.0)):
+        path = tmp_path / f"sugarcrepe-{method}-{seed}.json"
+        io.write_json(path, {"benchmark": "sugarcrepe", "method": method, "seed": seed,
+                             **({"trained": True} if seed else {}),
+                             "metrics": {"avg": avg, "add_att": avg + 1, "replace_obj": avg - 1}, "details": {}})
+        paths.append(str(path))
+    paths.append(write_named(tmp_path, "laion-b32", {"avg": 74.5, "add_att": 71.0, "replace_obj": 81.0}))
+    return paths
+
+
+def test_named_models_are_rows_without_seed_after_the_trained_methods(tmp_path):
+    long = report._order(report.collect(mixed_evals(tmp_path)))
+    assert list(dict.fromkeys(long["method"])) == ["tripletclip", "clip", "openai-b32", "laion-b32"]
+    named = long[~long["trained"]]
+    assert set(named["method"]) == {"openai-b32", "laion-b32"} and named["seed"].isna().all()
+    assert long.loc[long["trained"], "seed"].tolist() == [0] * 3 + [1] * 3 + [0] * 3 + [1] * 3
+    out = tmp_path / "results.csv"
+    long.to_csv(out, index=False, float_format="%.4f")
+    text = out.read_text(encoding="utf-8").splitlines()
+    assert text[0] == "method,seed,trained,benchmark,metric,value"
+    assert "tripletclip,0,True,sugarcrepe,replace_obj,74.0000" in text  # seeds stay integers beside empty ones
+    assert "openai-b32,,False,sugarcrepe,avg,73.0000" in text
+    back = pd.read_csv(out)
+    assert back.loc[back["method"] == "laion-b32", "trained"].tolist() == [False] * 3
+
+    summary = report.summarize(long)
+    assert list(dict.fromkeys(summary["method"])) == ["tripletclip", "clip", "openai-b32", "laion-b32"]
+    row = summary.set_index(["method", "metric"]).loc[("openai-b32", "avg")]
+    assert (bool(row["trained"]), row["mean"], row["std"], row["n"]) == (False, 73.0, 0.0, 1)
+    assert list(report.wide(summary).index) == ["tripletclip", "clip", "openai-b32", "laion-b32"]
+    assert report.wide(summary).loc["laion-b32", "sugarcrepe/avg"] == 74.5
+
+    text = report.markdown(summary, "Budget.", report.paired(long))
+    overview = text.split("### Overview")[1].split("###")[0]
+    assert rows(overview) == {"tripletclip": ["76.00 ± 1.41"], "clip": ["71.50 ± 0.71"], "openai-b32 *": ["73.00"],
+                              "laion-b32 *": ["74.50"]}
+    assert list(rows(overview)) == ["tripletclip", "clip", "openai-b32 *", "laion-b32 *"]
+    footnote = r"\* not trained here: evaluated as given in `models:`, one evaluation, no seed."
+    assert overview.strip().endswith(footnote)
+    sugarcrepe = text.split("### SugarCrepe accuracy (%)")[1]
+    assert rows(sugarcrepe)["laion-b32 *"] == ["81.00", "71.00", "74.50"]  # Replace obj, Add att, Avg
+    assert sugarcrepe.strip().endswith(footnote)
+    assert "73.00 ± 0.00" not in text and "81.00 ± 0.00" not in text
+    assert text.count(footnote) == 2  # overview and SugarCrepe; not under the paired differences
+    assert "### Difference to the init model" not in text  # no init given
+
+
+def test_paired_by_clip_ignores_named_models(tmp_path):
+    paths = mixed_evals(tmp_path) + [write_named(tmp_path, "clip-ish", {"avg": 0.0})]
+    long = report._order(report.collect(paths))
+    diff = report.paired(long).set_index("method")
+    assert list(diff.index.unique()) == ["tripletclip"]
+    assert diff.loc[diff["metric"] == "avg", ["mean", "std", "n"]].iloc[0].tolist() == pytest.approx(
+        [4.5, 0.5 * 2 ** 0.5, 2])
+    text = report.markdown(report.summarize(long), "Budget.", report.paired(long))
+    paired = text.split("### Difference to clip, paired by seed")[1].split("###")[0]
+    assert rows(paired) == {"tripletclip": ["+4.50 ± 0.71"]} and "not trained" not in paired
+
+
+def test_a_model_named_like_a_method_is_refused(tmp_path):
+    paths = mixed_evals(tmp_path) + [write_named(tmp_path, "clip", {"avg": 50.0})]
+    with pytest.raises(ValueError, match=r"\['clip'\] name both a trained method and a model of `models:`"):
+        report.collect(paths)
+
+
+def test_difference_to_the_init_model(tmp_path):
+    paths = [write_named(tmp_path, "openai-b32", {"image_top1": 63.0, "image_top5": 88.0}, "zeroshot"),
+             write_named(tmp_path, "openai-b32", {"avg": 73.0, "add_att": 70.0}, "sugarcrepe")]
+    values = {("negclip", 0): (61.5, 80.0), ("negclip", 1): (62.5, 83.0),
+              ("tripletclip", 0): (63.0, 84.0), ("tripletclip", 1): (64.0, 86.0)}
+    for (method, seed), (top1, avg) in values.items():
+        for benchmark, metrics in (("zeroshot", {"image_top1": top1, "image_top5": 90.0}),
+                                   ("sugarcrepe", {"avg": avg, "add_att": 75.0})):
+            paths.append(tmp_path / f"{benchmark}-{method}-{seed}.json")
+            io.write_json(paths[-1], {"benchmark": benchmark, "method": method, "seed": seed, "trained": True,
+                                      "metrics": metrics, "details": {}})
+    long = report._order(report.collect(paths))
+    diff = report.difference_to_init(long, "openai-b32").set_index(["method", "metric"])
+    assert diff.loc[("negclip", "image_top1"), ["mean", "std", "n"]].tolist() == pytest.approx(
+        [-1.0, 0.5 ** 0.5, 2])
+    assert diff.loc[("negclip", "avg"), ["mean", "std", "n"]].tolist() == pytest.approx([8.5, 4.5 ** 0.5, 2])
+    assert diff.loc[("tripletclip", "avg"), ["mean", "std"]].tolist() == pytest.approx([12.0, 2 ** 0.5])
+    assert "openai-b32" not in diff.index.get_level_values("method")
+
+    summary = report.summarize(long)
+    text = report.markdown(summary, "Budget.", init="openai-b32",
+                           init_differences=report.difference_to_init(long, "openai-b32"))
+    # after the overview, before the benchmarks
+    assert text.index("### Overview") < text.index("### Difference to the init model (openai-b32)") < \
+        text.index("### SugarCrepe")
+    section = text.split("### Difference to the init model (openai-b32)")[1].split("###")[0]
+    assert "zero-shot" in section and "retrieval" in section and "side by side" in section
+    assert "sugarcrepe/avg" in section and "zeroshot/image_top1" in section  # the overview's headline metrics
+    assert "image_top5" not in section and "add_att" not in section
+    # (80 − 73, 83 − 73) and (61.5 − 63, 62.5 − 63): mean and sd over the two seeds
+    assert rows(section) == {"negclip": ["+8.50 ± 2.12", "-1.00 ± 0.71"],
+                             "tripletclip": ["+12.00 ± 1.41", "+0.50 ± 0.71"]}
+    assert "not trained here" not in section
+
+    outputs = {key: str(tmp_path / "out" / name) for key, name in OUTPUTS.items()}
+    report.write_report([str(p) for p in paths], [], {}, outputs, init="openai-b32")
+    written = (tmp_path / "out/results.md").read_text(encoding="utf-8")
+    assert "### Difference to the init model (openai-b32)" in written and "+12.00 ± 1.41" in written
+    report.write_report([str(p) for p in paths], [], {}, outputs, init="not-evaluated")
+    assert "### Difference to the init model" not in (tmp_path / "out/results.md").read_text(encoding="utf-8")
+
+
+OUTPUTS = {"csv": "results.csv", "summary": "summary.csv", "wide": "results_wide.csv", "markdown": "results.md",
+           "sugarcrepe_plot": "sugarcrepe.png", "similarity_plot": "similarity.png", "training_plot": "training.png"}
+
+
+def test_budget_of_an_evaluation_only_run_and_of_named_models_beside_trained_ones(tmp_path):
+    assert report.budget([], ["openai-b32", "laion-b32"]) == (
+        "Evaluation only: no model was trained in this run; 2 models (openai-b32, laion-b32) evaluated as given "
+        "in `models:`.")
+    assert report.budget([], ["my-run"]).endswith("; 1 model (my-run) evaluated as given in `models:`.")
+    assert report.budget([]) == "Evaluation only: no model was trained in this run."
+    for i in range(2):
+        io.write_json(tmp_path / f"m{i}.json", {"pairs_seen": 64, "steps": 4, "batch_size": 16, "model": "tiny",
+                                                "seed": i})
+    statement = report.budget([str(tmp_path / f"m{i}.json") for i in range(2)], ["openai-b32"])
+    assert "every model trained here saw 64 anchor pairs (4 steps x global batch 16), tiny, seeds 0, 1." in statement
+    assert statement.endswith(" The 1 model (openai-b32) of `models:` was evaluated as given, outside this budget.")
+    with pytest.raises(ValueError, match="not trained at equal compute"):
+        io.write_json(tmp_path / "m2.json", {"pairs_seen": 32, "steps": 2, "batch_size": 16, "model": "tiny",
+                                             "seed": 2})
+        report.budget([str(tmp_path / f"m{i}.json") for i in range(3)], ["openai-b32"])
+
+
+def test_an_evaluation_only_report_writes_every_output(tmp_path):
+    paths = [write_named(tmp_path, "openai-b32", {"avg": 73.0, "add_att": 70.0, "replace_obj": 80.0}),
+             write_named(tmp_path, "laion-b32", {"avg": 74.5, "add_att": 71.0, "replace_obj": 81.0}),
+             write_named(tmp_path, "openai-b32", {"group": 8.0, "text": 30.0}, "winoground"),
+             write_named(tmp_path, "laion-b32", {"group": 9.0, "text": 31.0}, "winoground"),
+             write_named(tmp_path, "openai-b32", {"image_mean": 0.8, "text_mean": 0.9}, "similarity",
+                         {"image": [0.7, 0.8, 0.9], "text": [0.85, 0.9, 0.95]}),
+             write_named(tmp_path, "laion-b32", {"image_mean": 0.75, "text_mean": 0.85}, "similarity",
+                         {"image": [0.6, 0.75, 0.9], "text": [0.8, 0.85, 0.9]})]
+    outputs = {key: str(tmp_path / "out" / name) for key, name in OUTPUTS.items()}
+    summary = report.write_report(paths, [], {}, outputs, init=None)
+    for name in OUTPUTS.values():
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    for name in ("sugarcrepe.png", "similarity.png", "training.png"):
+        assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
+    assert list(dict.fromkeys(summary["method"])) == ["openai-b32", "laion-b32"]
+    long = pd.read_csv(tmp_path / "out/results.csv")
+    assert long["seed"].isna().all() and not long["trained"].any() and len(long) == 2 * (3 + 2 + 2)
+    assert pd.read_csv(tmp_path / "out/summary.csv")["n"].eq(1).all()
+    text = (tmp_path / "out/results.md").read_text(encoding="utf-8")
+    assert text.startswith("Evaluation only: no model was trained in this run; 2 models (openai-b32, laion-b32) "
+                           "evaluated as given in `models:`.")
+    assert "Mean ± standard deviation over seeds." not in text and " ± " not in text.split("### Overview")[1]
+    assert rows(text.split("### Overview")[1]) == {"openai-b32 *": ["73.00", "8.00", "0.800", "0.900"],
+                                                    "laion-b32 *": ["74.50", "9.00", "0.750", "0.850"]}
+    assert "paired by seed" not in text
+    # the overview and each of the three benchmarks' tables
+    assert text.count(r"\* not trained here: evaluated as given in `models:`, one evaluation, no seed.") == 4
+
+
+def test_plots_show_named_models_and_only_trained_runs_train(tmp_path, monkeypatch):
+    summary = report.summarize(report._order(report.collect(mixed_evals(tmp_path))))
+    fig = report.plot_sugarcrepe(summary, "Budget.")
+    assert fig.axes[0].get_legend_handles_labels()[1] == ["chance", "tripletclip", "clip", "openai-b32 *",
+                                                           "laion-b32 *"]
+    paths = [write_named(tmp_path, "openai-b32", {}, "similarity", {"image": [0.7, 0.9], "text": [0.8, 0.9]})]
+    for seed in (0, 1):
+        paths.append(tmp_path / f"similarity-clip-{seed}.json")
+        io.write_json(paths[-1], {"benchmark": "similarity", "method": "clip", "seed": seed, "metrics": {},
+                                  "details": {"image": [0.5, 0.6], "text": [0.6, 0.7]}})
+    fig = report.plot_similarity(paths)
+    assert fig.axes[0].get_legend_handles_labels()[1] == ["clip (mean 0.55)", "openai-b32 * (mean 0.80)"]
+    fig = report.plot_training({})
+    assert [t.get_text() for t in fig.axes[0].texts] == ["No model was trained in this run (train.methods is empty)"]

@@ -194,14 +194,35 @@ def test_init_from_a_checkpoint_or_a_local_dir_and_the_paper_defaults(shards, tm
     assert (defaults.lr, defaults.weight_decay, defaults.betas, defaults.eps) == (5e-4, 0.5, (0.9, 0.999), 1e-8)
     train.train(shards, tmp_path / "a", "clip", config(steps=2), seed=0)
     models.export_local_dir(tmp_path / "a/checkpoint.pt", tmp_path / "exported")
-    for init in (str(tmp_path / "a/checkpoint.pt"), f"local-dir:{tmp_path / 'exported'}"):
+    trained = models.load_checkpoint(tmp_path / "a/checkpoint.pt")["model"]
+    for init in (str(tmp_path / "a/checkpoint.pt"), f"local-dir:{tmp_path / 'exported'}",
+                 {"model": "ViT-Tiny-P16-64", "pretrained": str(tmp_path / "a/checkpoint.pt")}):
         net, *_ = train.build_model(config(init=init), "cpu")
-        trained = models.load_checkpoint(tmp_path / "a/checkpoint.pt")["model"]
+        assert net.training  # models.load hands models over for evaluation
         assert all(torch.equal(v, trained[k]) for k, v in net.state_dict().items())
-    groups = train.param_groups(net, 0.5)
-    no_decay = {id(p) for p in groups[0]["params"]}
-    assert id(net.logit_scale) in no_decay and groups[1]["weight_decay"] == 0.5
-    assert all(p.ndim >= 2 for p in groups[1]["params"])
+    groups = train.param_groups(net, config(weight_decay=0.5))
+    no_decay = {id(p) for g in groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert id(net.logit_scale) in no_decay
+    assert all(p.ndim >= 2 for g in groups if g["weight_decay"] == 0.5 for p in g["params"])
+    assert sum(len(g["params"]) for g in groups) == len(list(net.parameters()))
+
+
+def test_fine_tuning_options_lock_a_tower_and_set_each_towers_learning_rate(shards, tmp_path):
+    train.train(shards, tmp_path / "init", "clip", config(steps=2), seed=0)
+    init = str(tmp_path / "init/checkpoint.pt")
+    start = models.load_checkpoint(init)["model"]
+    cfg = config(init=init, steps=3, lock_image=True, lr_text=2e-4)
+    net, *_ = train.build_model(cfg, "cpu")
+    groups = train.param_groups(net, cfg)
+    rates = {train.tower(n): g["lr"] for g in groups for n, p in net.named_parameters()
+             if any(p is q for q in g["params"])}
+    assert rates == {"text": 2e-4, "shared": 1e-3}  # the locked image tower is in no group
+    train.train(shards, tmp_path / "locked", "negclip", cfg, seed=0)
+    tuned = models.load_checkpoint(tmp_path / "locked/checkpoint.pt")["model"]
+    changed = {train.tower(k) for k, v in tuned.items() if not torch.equal(v, start[k])}
+    assert changed == {"text", "shared"}
+    with pytest.raises(ValueError, match="nothing would train"):
+        train.build_model(config(lock_image=True, lock_text=True), "cpu")
 
 
 def torchrun(nproc: int, *args: str) -> None:

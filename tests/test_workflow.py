@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from helpers.dag import METHODS, SEEDS, SNAKEMAKE, snakemake, tiny_config
+from helpers.reference import sugarcrepe_per_sample
 from tripletclip import inspect, io, models
 from tripletclip.evals import BENCHMARKS, sugarcrepe
 
@@ -28,7 +29,8 @@ def run(dag_run):
 
 def test_dag_writes_the_report(run):
     long = pd.read_csv(run / "results/report/results.csv")
-    assert list(long.columns) == ["method", "seed", "benchmark", "metric", "value"]
+    assert list(long.columns) == ["method", "seed", "trained", "benchmark", "metric", "value"]
+    assert long["trained"].all()
     assert set(long["benchmark"]) == set(BENCHMARKS)
     runs = long.groupby(["method", "seed"], sort=False)
     assert list(runs.groups) == [(m, s) for m in METHODS for s in SEEDS]
@@ -132,22 +134,7 @@ def test_export_loads_through_local_dir_unchanged(run):
 
 def test_batched_evaluator_matches_the_per_sample_protocol(run):
     """SugarCrepe's main_eval.py: one image at a time, positive and negative caption encoded per sample."""
-    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{run / 'results/models/tripletclip/seed0'}")
-    tokenizer = open_clip.get_tokenizer(f"local-dir:{run / 'results/models/tripletclip/seed0'}")
-    model.eval()
-    bench = run / "results/benchmarks/sugarcrepe"
-    reference = {}
-    from PIL import Image
-    with torch.no_grad():
-        for category, samples in sugarcrepe.load(str(bench)).items():
-            correct = 0
-            for s in samples.values():
-                img = model.encode_image(preprocess(Image.open(bench / "images" / s["filename"])).unsqueeze(0))
-                txt = model.encode_text(tokenizer([s["caption"], s["negative_caption"]]))
-                img, txt = img / img.norm(dim=-1, keepdim=True), txt / txt.norm(dim=-1, keepdim=True)
-                scores = (img @ txt.T)[0]
-                correct += int(scores[0] > scores[1])
-            reference[category] = 100 * correct / len(samples)
+    reference = sugarcrepe_per_sample(run / "results/models/tripletclip/seed0", run / "results/benchmarks/sugarcrepe")
     ours = io.read_json(run / "results/eval/sugarcrepe/tripletclip/seed0.json")["metrics"]
     for category, value in reference.items():
         assert ours[category] == pytest.approx(value)

@@ -1,18 +1,53 @@
-"""open_clip models: the shipped tiny config, creation by name, and export as an open_clip `local-dir:` model."""
+"""open_clip models: the shipped tiny config, loading any CLIP the way a config names it, and export as an open_clip
+`local-dir:` model.
+
+A config names a model with a *spec* (`ModelSpec`): an open_clip name with a pretrained tag, an `hf-hub:` or
+`local-dir:` model, or an open_clip name with a checkpoint file. `load` turns a spec into a model, and on the way
+guards against the three ways such a load goes quietly or slowly wrong:
+
+- the QuickGELU trap (`resolve`): OpenAI-derived weights in a GELU config lose accuracy without any error;
+- an offline cluster node (`check_available`): a hub download that cannot happen fails at once, with the command
+  that fetches the files, instead of after retries deep inside open_clip;
+- checkpoint files of other trainers (`read_state_dict`): every usual container, loaded without unpickling code,
+  and a wrong model name reported by its keys rather than by a shape error from inside torch.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import dataclasses
+import difflib
 import functools
+import logging
+import os
+import pickle
 import shutil
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import save_file
 
 from . import io, tokenizer
 
+log = logging.getLogger(__name__)
+
 MODEL_CONFIGS = Path(__file__).parent / "model_configs"
 WEIGHTS_NAME = "open_clip_model.safetensors"
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+# The containers trainers wrap a state dict in, in the order they are tried: open_clip's training checkpoints,
+# this repo's trainer (train.py `save`), DeepSpeed.
+STATE_DICT_KEYS = ("state_dict", "model", "module")
+# Prefixes a wrapper adds to every key: DDP / DataParallel, torch.compile.
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# Entries of OpenAI's original state dicts that are hyperparameters, not parameters (as open_clip drops them).
+OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+HUB_CONFIG_NAME = "open_clip_config.json"
+HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip's preference order
+SCHEMAS = ("hf-hub:", "local-dir:")
 
 
 @functools.cache
@@ -36,17 +71,26 @@ def create(model_name: str, pretrained: str | None = None, device: str = "cpu"):
 
 
 def load_checkpoint(path: str) -> dict:
+    """The whole checkpoint object of `path` (torch.load, weights only), e.g. this repo's trainer's dict with
+    "model", "model_cfg", "optimizer", ...; `read_state_dict` for just the weights of any trainer's file."""
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def model_config(model_name: str) -> dict:
-    """The architecture config of an open_clip name, of our configs, or of a `local-dir:` model."""
+    """The architecture config of an open_clip name, of our configs, of a `local-dir:` model (its
+    open_clip_config.json's model_cfg) or of an `hf-hub:` model (the hub's, from the cache when it has it). A copy:
+    the caller may change it. ValueError for an unknown name."""
     if model_name.startswith("local-dir:"):
-        return io.read_json(Path(model_name.removeprefix("local-dir:")) / "open_clip_config.json")["model_cfg"]
-    model_cfg = open_clip_with_our_configs().get_model_config(model_name)
+        return io.read_json(Path(model_name.removeprefix("local-dir:")) / HUB_CONFIG_NAME)["model_cfg"]
+    open_clip = open_clip_with_our_configs()
+    # open_clip looks names up with "/" as "-" (ViT-B/32 is ViT-B-32)
+    name = model_name if model_name.startswith("hf-hub:") else model_name.replace("/", "-")
+    model_cfg = open_clip.get_model_config(name)
     if model_cfg is None:
-        raise ValueError(f"unknown open_clip model {model_name!r}")
-    return model_cfg
+        close = difflib.get_close_matches(name, open_clip.list_models(), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (open_clip.list_models() lists them)"
+        raise ValueError(f"unknown open_clip model {model_name!r}{hint}")
+    return copy.deepcopy(model_cfg)
 
 
 def export_local_dir(checkpoint: str, output_dir: str) -> None:
@@ -60,6 +104,523 @@ def export_local_dir(checkpoint: str, output_dir: str) -> None:
     staging.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in state["model"].items()}, staging / WEIGHTS_NAME)
     config = {"model_cfg": state["model_cfg"], "preprocess_cfg": state["preprocess_cfg"]}
-    io.write_json(staging / "open_clip_config.json", config)
+    io.write_json(staging / HUB_CONFIG_NAME, config)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model specs
+
+
+def _schema(model: str) -> str | None:
+    """"hf-hub", "local-dir" or None (a plain open_clip name)."""
+    return next((s[:-1] for s in SCHEMAS if model.startswith(s)), None)
+
+
+def _looks_like_file(pretrained: str) -> bool:
+    """Whether `pretrained` reads as a path rather than an open_clip tag (tags are bare names like `openai`); only
+    for wording, since which one it is is decided by open_clip's registry (`_tag_cfg`)."""
+    return os.sep in pretrained or "/" in pretrained or pretrained.endswith(CHECKPOINT_SUFFIXES)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A CLIP as a config names it (config.yaml's `models:` entries and train.init).
+
+    model: an open_clip name (ours in tripletclip/model_configs count), "hf-hub:ORG/NAME" or "local-dir:PATH".
+    pretrained: an open_clip pretrained tag of `model` (`openai`, `laion2b_s34b_b79k`, ...), or a checkpoint file
+        (.pt/.pth/.bin/.safetensors) of `model`'s architecture; None: random weights. Not allowed with hf-hub: or
+        local-dir:, which carry their own weights.
+    quick_gelu: force QuickGELU activations (open_clip's force_quick_gelu), as OpenAI-derived weights need.
+    """
+
+    model: str
+    pretrained: str | None = None
+    quick_gelu: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"model spec: `model` must be a non-empty string, not {self.model!r}")
+        if isinstance(self.pretrained, os.PathLike):
+            object.__setattr__(self, "pretrained", os.fspath(self.pretrained))
+        if self.pretrained is not None and (not isinstance(self.pretrained, str) or not self.pretrained.strip()):
+            raise ValueError(f"model spec {self.model}: `pretrained` must be a tag or a file path, "
+                             f"not {self.pretrained!r}")
+        if self.quick_gelu is None:  # `quick_gelu: null` in YAML, or a schema default left unset
+            object.__setattr__(self, "quick_gelu", False)
+        if not isinstance(self.quick_gelu, bool):
+            raise ValueError(f"model spec {self.model}: `quick_gelu` must be true or false, not {self.quick_gelu!r}")
+        if self.pretrained is not None and _schema(self.model):
+            # open_clip would ignore it with a warning; a config that says it is almost surely not what was meant
+            raise ValueError(f"model spec {self.model}: `pretrained` ({self.pretrained}) cannot go with an "
+                             f"{_schema(self.model)}: model, whose weights are its own; drop one of them")
+
+    @classmethod
+    def parse(cls, value, named: dict | None = None, default_model: str | None = None) -> "ModelSpec":
+        """The spec that `value` names.
+
+        value: a ModelSpec (returned as is); a dict (any mapping) {model, pretrained?, quick_gelu?} (any other key -> ValueError
+        naming it); or a string: a key of `named` (the config's `models:` block, name -> dict) gives that entry,
+        "local-dir:..." / "hf-hub:..." gives {model: value}, and any other string (or os.PathLike) is a checkpoint
+        file of `default_model` -> {model: default_model, pretrained: value} (ValueError if default_model is None).
+        Anything else: ValueError."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cls)})
+            if unknown:
+                raise ValueError(f"model spec {value!r}: unknown key(s) {', '.join(map(str, unknown))} "
+                                 "(a spec has model, pretrained and quick_gelu)")
+            if "model" not in value:
+                raise ValueError(f"model spec {value!r}: no `model` (an open_clip name, hf-hub:ORG/NAME or "
+                                 "local-dir:PATH)")
+            return cls(**dict(value))
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str) and value:
+            if named and value in named:
+                return cls.parse(named[value], default_model=default_model)
+            if _schema(value):
+                return cls(model=value)
+            if default_model is None:
+                known = f" (the models: block has {', '.join(named)})" if named else ""
+                raise ValueError(f"model {value!r} is not a key of the models: block{known}, an hf-hub: or "
+                                 "local-dir: model, nor, without a model name to build, a checkpoint file")
+            return cls(model=default_model, pretrained=value)
+        raise ValueError(f"a model is a models: key, a {{model, pretrained, quick_gelu}} mapping, an hf-hub: or "
+                         f"local-dir: name, or a checkpoint file; not {value!r}")
+
+    def as_dict(self) -> dict:
+        """{model, pretrained, quick_gelu}: JSON-able, for Snakemake params and evaluation JSONs."""
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """One human line, e.g. "ViT-B-32 (openai weights, QuickGELU)"."""
+        parts = []
+        if self.pretrained is not None:
+            parts.append(f"weights from {self.pretrained}" if _looks_like_file(self.pretrained)
+                         else f"{self.pretrained} weights")
+        elif not _schema(self.model):
+            parts.append("random weights")
+        if self.quick_gelu:
+            parts.append("QuickGELU")
+        return f"{self.model} ({', '.join(parts)})" if parts else self.model
+
+
+def _tag_cfg(spec: ModelSpec) -> dict:
+    """open_clip's pretrained config of spec's tag ({} when `pretrained` is not a tag of the model: a file)."""
+    if spec.pretrained is None or _schema(spec.model):
+        return {}
+    return open_clip_with_our_configs().get_pretrained_cfg(spec.model.replace("/", "-"), spec.pretrained)
+
+
+def _quickgelu_fix(model: str) -> str:
+    """The config line that makes a model QuickGELU: open_clip's -quickgelu variant where it has one."""
+    variant = f"{model.replace('/', '-')}-quickgelu"
+    if variant in open_clip_with_our_configs().list_models():
+        return f"`model: {variant}`"
+    return "`quick_gelu: true`"
+
+
+def resolve(spec: ModelSpec) -> ModelSpec:
+    """`spec`, with QuickGELU forced where its pretrained tag needs it.
+
+    The QuickGELU trap: OpenAI-derived weights (openai, laion400m_*, yfcc15m, cc12m, ...) were trained with
+    QuickGELU; loaded into a GELU config (ViT-B-32 rather than ViT-B-32-quickgelu) they run without any error and
+    silently lose several SugarCrepe points (an open issue on SugarCrepe's tracker). open_clip only warns. When
+    `pretrained` is an open_clip tag whose pretrained config says quick_gelu and the model's config lacks it, this
+    returns the spec with quick_gelu=True and logs one warning naming the model, the tag and the config fix.
+    Otherwise (a file, hf-hub:, local-dir:, an unknown model) the spec unchanged. Reads open_clip's registries
+    only: no download."""
+    if spec.quick_gelu or spec.pretrained is None or _schema(spec.model):
+        return spec
+    tag_cfg = _tag_cfg(spec)
+    if not tag_cfg.get("quick_gelu"):
+        return spec
+    model_cfg = open_clip_with_our_configs().get_model_config(spec.model.replace("/", "-"))
+    if model_cfg is None or model_cfg.get("quick_gelu"):
+        return spec
+    log.warning("%s with pretrained %r: these weights were trained with QuickGELU but %s uses GELU, which silently "
+                "costs accuracy; loading it with QuickGELU. Say so in the config: %s", spec.model, spec.pretrained,
+                spec.model, _quickgelu_fix(spec.model))
+    return dataclasses.replace(spec, quick_gelu=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checkpoint files
+
+
+def _strip_prefixes(state_dict: dict) -> dict:
+    """Keys without the prefixes DDP and torch.compile add, when every key has one."""
+    changed = True
+    while changed and state_dict:
+        changed = False
+        for prefix in WRAPPER_PREFIXES:
+            if all(isinstance(k, str) and k.startswith(prefix) for k in state_dict):
+                state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+                changed = True
+    return state_dict
+
+
+CONVERT_COMMAND = (
+    "python -c \"import sys, torch; c = torch.load(sys.argv[1], map_location='cpu', weights_only=False); "
+    "c = c.state_dict() if hasattr(c, 'state_dict') else c; "
+    "c = next((c[k] for k in ('state_dict', 'model', 'module') if k in c), c); "
+    "torch.save({k: v for k, v in c.items() if isinstance(v, torch.Tensor)}, sys.argv[2])\" {path} {out}"
+)
+
+
+def _read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """(state dict, the model_cfg the file records or None): `read_state_dict`, plus the architecture config that
+    this repo's trainer writes beside the weights, which tells whether the weights are QuickGELU ones."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such checkpoint file: {path}" +
+                                (" (a directory: name the weights file in it)" if os.path.isdir(path) else ""))
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+        return _strip_prefixes(load_file(path, device="cpu")), None
+    try:
+        with warnings.catch_warnings():
+            # torch warns that it would hand a TorchScript archive to torch.jit.load; with weights_only it refuses
+            # instead, and the error below says what to do
+            warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive")
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).strip().splitlines()
+        reason = next((line for line in reason if "Unsupported global" in line or "GLOBAL" in line),
+                      reason[0] if reason else type(e).__name__)
+        reason = reason.split(" Please use")[0].strip()  # torch's advice to allowlist the class: not for a file we distrust
+        raise ValueError(
+            f"{path} is refused: it holds more than weights ({reason}), and unpickling it could run code "
+            f"from the file (torch.load(weights_only=True) refuses it). If you trust the file, convert it once to a "
+            f"plain state dict and name the new file instead: "
+            f"{CONVERT_COMMAND.replace('{path}', path).replace('{out}', path + '.weights.pt')}") from e
+    except RuntimeError as e:
+        if "TorchScript" not in str(e):
+            raise
+        raise ValueError(
+            f"{path} is a TorchScript archive (OpenAI's original release format), which torch.load loads only by "
+            f"running its code. Name the open_clip tag instead (pretrained: openai with the matching model), or "
+            f"convert it once: python -c \"import sys, torch; torch.save(torch.jit.load(sys.argv[1], "
+            f"map_location='cpu').state_dict(), sys.argv[2])\" {path} {path}.weights.pt") from e
+    recorded = None
+    state_dict = checkpoint
+    if isinstance(checkpoint, dict) and not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        key = next((k for k in STATE_DICT_KEYS if isinstance(checkpoint.get(k), dict)), None)
+        if key is None:
+            raise ValueError(f"{path}: no state dict found: neither a dict of tensors nor one under "
+                             f"{', '.join(map(repr, STATE_DICT_KEYS))} (its keys: {', '.join(map(str, checkpoint))})")
+        state_dict = checkpoint[key]
+        if isinstance(checkpoint.get("model_cfg"), dict):
+            recorded = checkpoint["model_cfg"]
+    if not isinstance(state_dict, dict):
+        raise ValueError(f"{path}: holds a {type(state_dict).__name__}, not a state dict")
+    state_dict = _strip_prefixes(state_dict)
+    for key in OPENAI_EXTRA_KEYS:
+        state_dict.pop(key, None)
+    others = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
+    if others:
+        raise ValueError(f"{path}: its state dict has entries that are not tensors: {', '.join(map(str, others[:5]))}")
+    return state_dict, recorded
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint file, name -> tensor on the CPU, in every shape open_clip and common trainers
+    write: a bare state dict; {"state_dict": ...} (open_clip's training checkpoints); {"model": ...} (this repo's
+    trainer, train.py `save`); {"module": ...} (DeepSpeed); any of these with DDP's "module." or torch.compile's
+    "_orig_mod." prefix on every key; or a .safetensors file. Read with torch.load(weights_only=True): a pickle that
+    needs more than tensors and plain containers (an argparse.Namespace, a whole nn.Module, numpy objects) ->
+    ValueError saying why it is refused and the one-line command that converts it; a TorchScript archive (OpenAI's
+    original .pt) likewise. A missing file -> FileNotFoundError naming it."""
+    return _read_checkpoint(path)[0]
+
+
+def _fit_state_dict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """open_clip's harmless conversions before a strict load (see open_clip.factory.load_checkpoint): third-party
+    layouts it knows, the old text-tower layout for CustomTextCLIP, a scalar vs 1-element logit scale and bias, and
+    position ids that newer transformers no longer keep. No resizing: a size that differs is a wrong model."""
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import convert_to_custom_text_state_dict
+    state_dict = convert_state_dict(model, dict(state_dict))
+    if "positional_embedding" in state_dict and not hasattr(model, "positional_embedding"):
+        state_dict = convert_to_custom_text_state_dict(state_dict)
+    for name in ("logit_scale", "logit_bias"):
+        ours = getattr(model, name, None)
+        if name in state_dict and isinstance(ours, torch.Tensor) and state_dict[name].ndim != ours.ndim:
+            state_dict[name] = state_dict[name].reshape(ours.shape)
+    position_ids = "text.transformer.embeddings.position_ids"
+    if position_ids in state_dict and position_ids not in model.state_dict():
+        del state_dict[position_ids]
+    return state_dict
+
+
+def _load_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: str, model_name: str) -> None:
+    """Load `state_dict` into `model`, every key and shape matching; else ValueError naming the file, the model and
+    a few of the missing, unexpected and mis-shaped keys."""
+    state_dict = _fit_state_dict(model, state_dict)
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in ours]
+    shapes = [f"{k} {tuple(state_dict[k].shape)} in the file, {tuple(v.shape)} in the model"
+              for k, v in ours.items() if k in state_dict and state_dict[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        parts = [f"{len(keys)} {what} ({'; '.join(keys[:4])}{', ...' if len(keys) > 4 else ''})"
+                 for what, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                                    ("shape mismatches", shapes)) if keys]
+        raise ValueError(f"{path} does not fit model {model_name}: {', '.join(parts)}. The usual cause is a wrong "
+                         f"model name (e.g. ViT-B-16 weights with model: ViT-B-32): name the architecture the "
+                         f"checkpoint was trained as")
+    model.load_state_dict(state_dict, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Offline hub
+
+
+def _hub_offline() -> bool:
+    """Whether the Hugging Face hub is off: huggingface_hub's own flag (read from HF_HUB_OFFLINE /
+    TRANSFORMERS_OFFLINE when it was imported) or those variables now, which a job may set after the import."""
+    from huggingface_hub import constants
+    now = any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
+              for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or now
+
+
+def _hub_cache() -> str:
+    from huggingface_hub import constants
+    return constants.HF_HUB_CACHE
+
+
+def _cached(repo: str, filename: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+    # a str is the cached file; None and the "known not to exist" marker are not
+    return isinstance(try_to_load_from_cache(repo, filename), str)
+
+
+def _repo_cached(repo: str) -> bool:
+    """Whether any snapshot of hub repo `repo` is in the cache (tokenizer and text-model repos, whose needed files
+    vary by model)."""
+    from huggingface_hub.file_download import repo_folder_name
+    snapshots = Path(_hub_cache()) / repo_folder_name(repo_id=repo, repo_type="model") / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
+
+
+def _hf_download(repo: str, files: list[str] = (), include: tuple[str, ...] = ()) -> str:
+    """The `hf download` command line that puts these files where this process's huggingface_hub looks."""
+    parts = ["hf download", repo, *files]
+    if include:
+        parts += ["--include", *(f'"{p}"' for p in include)]
+    return " ".join([*parts, "--cache-dir", _hub_cache()])
+
+
+def _weight_alternatives(filename: str) -> tuple[str, ...]:
+    """The names open_clip's download_pretrained_from_hf tries for `filename`, first choice first: a safetensors
+    twin of a pickle, then the file itself."""
+    if filename == HUB_WEIGHTS[1]:
+        return HUB_WEIGHTS
+    if filename.endswith((".bin", ".pth")):
+        return filename[:-4] + ".safetensors", filename
+    return (filename,)
+
+
+def _missing_hub_files(repo: str, wanted: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The groups of alternative names of which no file of `repo` is cached."""
+    return [names for names in wanted if not any(_cached(repo, n) for n in names)]
+
+
+def _fetch_hint(repo: str, missing: list[tuple[str, ...]]) -> str:
+    command = _hf_download(repo, [names[0] for names in missing])
+    others = [f"{names[1]} for {names[0]}" for names in missing if len(names) > 1]
+    return command + (f" (should the repo lack a file, open_clip takes {', '.join(others)})" if others else "")
+
+
+def _text_repos(model_cfg: dict, schema: str | None) -> list[str]:
+    """The hub repos a model's text tower reads at build time besides the CLIP weights: the HF tokenizer (not for
+    local-dir:, whose tokenizer files are in the directory) and the HF text model's config."""
+    text_cfg = model_cfg.get("text_cfg", {})
+    repos = [text_cfg.get("hf_model_name")]
+    if schema != "local-dir":
+        repos.append(text_cfg.get("hf_tokenizer_name"))
+    return list(dict.fromkeys(r for r in repos if r and not os.path.isdir(r)))
+
+
+def check_available(spec: ModelSpec, name: str | None = None) -> None:
+    """Fail at once, and say how to fix it, where loading `spec` would fail late or hang.
+
+    Always: a local checkpoint file or local-dir: directory that does not exist -> FileNotFoundError naming `name`
+    (the config's key for the model) and the path; an unknown open_clip model name -> ValueError.
+
+    With the Hugging Face hub offline (huggingface_hub.constants.HF_HUB_OFFLINE, i.e. HF_HUB_OFFLINE=1): files that
+    are not in the local cache -> RuntimeError naming `name`, the model and its tag, and the exact command that
+    fetches them on a machine with network: `hf download REPO FILE --cache-dir CACHE` for hub-hosted weights (the
+    weights of a tag; the open_clip_config.json and weights of an hf-hub: model; the tokenizer / text-model repos
+    an HF text tower reads), or, for a tag that only has a URL in open_clip's registry, the curl into open_clip's
+    cache dir (~/.cache/clip) that open_clip would download to. Reads caches only, never the network. Online, the
+    hub checks are skipped (open_clip downloads what is missing)."""
+    open_clip = open_clip_with_our_configs()
+    label = f"model {name!r}" if name else "model"
+    what = f"{label} ({spec.describe()})"
+    schema = _schema(spec.model)
+    if schema == "local-dir":
+        path = Path(spec.model.removeprefix("local-dir:"))
+        if not (path / HUB_CONFIG_NAME).is_file():
+            raise FileNotFoundError(f"{what}: no local-dir: model at {path} (no {HUB_CONFIG_NAME} there; export "
+                                    "one with tripletclip.models.export_local_dir)")
+        if _hub_offline():
+            _check_text_repos(model_config(spec.model), schema, what)
+        return
+    if schema is None:
+        try:
+            model_cfg = model_config(spec.model)
+        except ValueError as e:
+            raise ValueError(f"{what}: {e}") from None
+        tag_cfg = _tag_cfg(spec)
+        if spec.pretrained is not None and not tag_cfg:
+            if not os.path.isfile(spec.pretrained):
+                tags = open_clip.list_pretrained_tags_by_model(spec.model.replace("/", "-"))
+                raise FileNotFoundError(
+                    f"{what}: no such checkpoint file {spec.pretrained}, nor is it an open_clip pretrained tag of "
+                    f"{spec.model} (its tags: {', '.join(tags) or 'none'})")
+            return
+        if not _hub_offline():
+            return
+        if tag_cfg:
+            _check_tag(tag_cfg, what)
+        _check_text_repos(model_cfg, schema, what)
+        return
+    # hf-hub:
+    if not _hub_offline():
+        return
+    repo = spec.model.removeprefix("hf-hub:")
+    missing = _missing_hub_files(repo, [(HUB_CONFIG_NAME,), HUB_WEIGHTS])
+    if missing:
+        raise RuntimeError(f"{what}: the Hugging Face hub is offline (HF_HUB_OFFLINE) and the cache "
+                           f"{_hub_cache()} lacks {' and '.join(n[0] for n in missing)} of {repo}. On a machine "
+                           f"with network, run: {_fetch_hint(repo, missing)}")
+    _check_text_repos(model_config(spec.model), schema, what)
+
+
+def _check_tag(tag_cfg: dict, what: str) -> None:
+    """Offline: the weights of a pretrained tag, where open_clip's download_pretrained would take them from."""
+    open_clip = open_clip_with_our_configs()
+    if "file" in tag_cfg:
+        if not os.path.isfile(tag_cfg["file"]):
+            raise FileNotFoundError(f"{what}: open_clip's registry points at {tag_cfg['file']}, which does not exist")
+        return
+    hub = tag_cfg.get("hf_hub", "")
+    if hub and open_clip.pretrained.has_hf_hub():
+        # "org/name/" is the repo with open_clip's default file; "org/name/file.bin" names the file
+        repo, filename = os.path.split(hub)
+        missing = _missing_hub_files(repo, [_weight_alternatives(filename or HUB_WEIGHTS[1])])
+        if missing:
+            raise RuntimeError(f"{what}: the Hugging Face hub is offline (HF_HUB_OFFLINE) and the cache "
+                               f"{_hub_cache()} lacks the weights ({repo}). On a machine with network, run: "
+                               f"{_fetch_hint(repo, missing)}")
+        return
+    url = tag_cfg.get("url", "")
+    if url:
+        # open_clip's download_pretrained_from_url with cache_dir=None, as create_model calls it
+        target = os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(url))
+        if not os.path.isfile(target):
+            raise RuntimeError(f"{what}: offline (HF_HUB_OFFLINE) and the weights are not at {target}, where "
+                               f"open_clip downloads them. On a machine with network that shares this filesystem, "
+                               f"run: curl -L --create-dirs -o {target} {url}")
+
+
+def _check_text_repos(model_cfg: dict, schema: str | None, what: str) -> None:
+    missing = [r for r in _text_repos(model_cfg, schema) if not _repo_cached(r)]
+    if missing:
+        commands = "; ".join(_hf_download(r, include=("*.json", "*.txt", "*.model")) for r in missing)
+        raise RuntimeError(f"{what}: the Hugging Face hub is offline (HF_HUB_OFFLINE) and the cache "
+                           f"{_hub_cache()} lacks the text tower's tokenizer / config ({', '.join(missing)}). On a "
+                           f"machine with network, run: {commands}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclasses.dataclass
+class Loaded:
+    """A loaded model, as `load` returns it.
+
+    model: the network, in eval() mode, on the device asked for.
+    preprocess_train / preprocess_val: open_clip's image transforms for it (PIL image -> (3, H, W) tensor).
+    tokenizer: open_clip's tokenizer in our wrapper (texts -> (N, context_length) int64), as `create` returns.
+    model_cfg: the architecture config that builds this exact network, quick_gelu included: what export_local_dir
+        must write so that local-dir: rebuilds the same network.
+    spec: the spec loaded, after `resolve` (quick_gelu as actually built).
+    """
+
+    model: torch.nn.Module
+    preprocess_train: Callable
+    preprocess_val: Callable
+    tokenizer: "tokenizer.Tokenizer"
+    model_cfg: dict
+    spec: ModelSpec
+
+
+class _DropRecord(logging.Filter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+@contextlib.contextmanager
+def _quiet_random_init():
+    """open_clip warns "No pretrained weights loaded ... initialized randomly" on its root logger; for a checkpoint
+    file, which `load` puts in right after, that would tell the reader the opposite of what happens."""
+    root, drop = logging.getLogger(), _DropRecord("No pretrained weights loaded")
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
+def load(spec: ModelSpec | dict | str, device="cpu", name: str | None = None, named: dict | None = None,
+         default_model: str | None = None) -> Loaded:
+    """Load the model `spec` names: ModelSpec.parse(spec, named, default_model) -> resolve -> check_available(spec,
+    name) -> build.
+
+    An open_clip tag, hf-hub: or local-dir: model goes through open_clip's create_model_and_transforms
+    (force_quick_gelu=spec.quick_gelu, weights_only=True, and require_pretrained, so that weights open_clip could
+    not fetch are an error rather than a randomly initialised model). A checkpoint file: the named architecture is
+    built with random weights, then read_state_dict(path) is loaded into it strictly; keys or shapes that do not
+    match -> ValueError naming the file, the model name and a few of the keys (the usual cause: a wrong model name,
+    e.g. ViT-B-16 weights with ViT-B-32). A checkpoint of this repo's trainer records its model_cfg: when that says
+    QuickGELU and the spec does not, QuickGELU is forced, with a warning, as `resolve` does for tags. A spec with no
+    pretrained: random weights. `name` (the config's key) is named in errors."""
+    open_clip = open_clip_with_our_configs()
+    spec = resolve(ModelSpec.parse(spec, named=named, default_model=default_model))
+    check_available(spec, name)
+    schema = _schema(spec.model)
+    is_file = spec.pretrained is not None and not _tag_cfg(spec)
+    if is_file:
+        state_dict, recorded = _read_checkpoint(spec.pretrained)
+        if recorded and recorded.get("quick_gelu") and not spec.quick_gelu \
+                and not model_config(spec.model).get("quick_gelu"):
+            log.warning("%s was trained with QuickGELU (its recorded model_cfg says so) but %s uses GELU; loading it "
+                        "with QuickGELU. Say so in the config: %s", spec.pretrained, spec.model,
+                        _quickgelu_fix(spec.model))
+            spec = dataclasses.replace(spec, quick_gelu=True)
+        with _quiet_random_init():
+            # no pretrained text tower either: the checkpoint overwrites it, and fetching it may need the network
+            model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
+                spec.model, pretrained=None, device=device, force_quick_gelu=spec.quick_gelu, pretrained_text=False)
+        _load_strict(model, state_dict, spec.pretrained, spec.model)
+    else:
+        model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
+            spec.model, pretrained=spec.pretrained, device=device, force_quick_gelu=spec.quick_gelu,
+            weights_only=True, require_pretrained=spec.pretrained is not None or schema is not None)
+    model_cfg = model_config(spec.model)
+    if spec.quick_gelu:
+        model_cfg["quick_gelu"] = True
+    return Loaded(model=model.eval(), preprocess_train=preprocess_train, preprocess_val=preprocess_val,
+                  tokenizer=tokenizer.Tokenizer(open_clip.get_tokenizer(spec.model)), model_cfg=model_cfg,
+                  spec=spec)

@@ -1,5 +1,7 @@
 """The pack stage: join a downloaded shard with its negatives into triplet shards (jpg, txt, neg.jpg, neg.txt, json).
-neg.txt holds every negative caption, one per line, the first being the one neg.jpg draws.
+neg.txt holds every negative caption, one per line, the first being the one neg.jpg draws. The input shard's image
+and caption may be under other member names (a webdataset source's image_key and caption_key); the triplet shard
+always names them jpg and txt, which training reads, and keeps the image's bytes as they are.
 
 Every downloaded sample is either packed or dropped with a reason, and the stats say so: in = packed + sum(dropped).
 """
@@ -18,8 +20,10 @@ log = logging.getLogger(__name__)
 
 def pack_shard(
     download_tar: str, negatives: str, synthesized_tar: str, output: str, stats_path: str,
-    download_stats: str | None = None,
+    download_stats: str | None = None, image_key: str = "jpg", caption_key: str = "txt",
 ) -> dict:
+    """Pack `download_tar`'s pairs (image under `image_key`, caption under `caption_key`) with their negatives into
+    `output`; the stats, also written to `stats_path`, count every input sample as packed or dropped by reason."""
     errors: list[str] = []
     neg_rows = {row["key"]: row for row in io.read_jsonl(negatives)}
     neg_images = {s["__key__"]: s for s in io.iter_shard(synthesized_tar, errors)}
@@ -32,7 +36,7 @@ def pack_shard(
         for sample in samples:
             seen += 1
             key = sample["__key__"]
-            reason = _check(sample, neg_rows.get(key), neg_images.get(key))
+            reason = _check(sample, neg_rows.get(key), neg_images.get(key), image_key, caption_key)
             if reason:
                 dropped[reason] += 1
                 continue
@@ -40,10 +44,14 @@ def pack_shard(
             types = [n["type"] for n in row["negatives"]]
             meta = {"key": key, "neg_type": types[0], "neg_types": types, "negate_backend": row["backend"],
                     "synthesize_backend": json.loads(neg_images[key].get("json", b"{}")).get("backend")}
-            if "json" in sample:  # img2dataset's own record: url, status, original size
-                meta["source"] = json.loads(sample["json"])
-            sink.write({"__key__": key, "jpg": sample["jpg"], "txt": sample["txt"],
-                        "neg.jpg": neg_images[key]["jpg"], "neg.txt": "\n".join(n["text"] for n in row["negatives"]).encode(), "json": meta})
+            if "json" in sample:  # img2dataset's own record (url, status, original size), or COCO's ids
+                try:
+                    meta["source"] = json.loads(sample["json"])
+                except ValueError:  # a shard made elsewhere may hold anything there; it is only provenance
+                    errors.append(f"{download_tar}: {key}.json is not JSON: not kept")
+            negatives = "\n".join(n["text"] for n in row["negatives"]).encode()
+            sink.write({"__key__": key, "jpg": sample[image_key], "txt": sample[caption_key],
+                        "neg.jpg": neg_images[key]["jpg"], "neg.txt": negatives, "json": meta})
             packed += 1
     count_in = seen
     # img2dataset writes {shard}_stats.json beside {shard}.tar
@@ -63,14 +71,15 @@ def pack_shard(
     return stats
 
 
-def _check(sample: dict, neg_row: dict | None, neg_image: dict | None) -> str | None:
+def _check(sample: dict, neg_row: dict | None, neg_image: dict | None, image_key: str = "jpg",
+           caption_key: str = "txt") -> str | None:
     """Why a sample cannot be packed, or None."""
-    if "jpg" not in sample:
+    if image_key not in sample:
         return "missing_image"
-    if not sample.get("txt", b"").strip():
+    if not sample.get(caption_key, b"").strip():
         return "missing_caption"
     try:
-        io.decode_image(sample["jpg"])
+        io.decode_image(sample[image_key])
     except Exception:
         return "corrupt_image"
     if neg_row is None or neg_row.get("status") != "ok":

@@ -12,7 +12,7 @@ import logging
 
 import torch
 
-from . import io
+from . import data, io
 from .evals import encode
 
 log = logging.getLogger(__name__)
@@ -21,18 +21,20 @@ log = logging.getLogger(__name__)
 @torch.no_grad()
 def score_shard(tar: str, model, preprocess, tokenizer, batch_size: int = 256, device: str = "cpu") -> dict:
     """{key: {"pos": s(x, y), "neg": s(x', y'), "score": their mean}} for every triplet of `tar`."""
-    samples = list(io.iter_shard(tar))
+    samples = [(s["__key__"], fields) for s in io.iter_shard(tar) if (fields := data.triplet_fields(s))]
     if not samples:
         return {}
-    captions = [s["txt"].decode() for s in samples]
-    negatives = [s["neg.txt"].decode().split("\n")[0] for s in samples]  # the one neg.jpg draws
-    image_features = encode.images(model, preprocess, [s["jpg"] for s in samples] + [s["neg.jpg"] for s in samples],
-                                   batch_size, device, load=io.decode_image, desc=f"score {tar}")
+    captions = [caption.decode() for _, (_, caption, _, _) in samples]
+    # the negative caption neg.jpg draws: the first line of ours, TripletData's only one
+    negatives = [neg_caption.decode().split("\n")[0] for _, (_, _, _, neg_caption) in samples]
+    images = [image for _, (image, _, _, _) in samples] + [neg_image for _, (_, _, neg_image, _) in samples]
+    image_features = encode.images(model, preprocess, images, batch_size, device, load=io.decode_image,
+                                   desc=f"score {tar}")
     text_features = encode.texts(model, tokenizer, captions + negatives, batch_size, device)
     sims = (image_features * text_features).sum(dim=1)
     n = len(samples)
-    return {s["__key__"]: {"pos": round(float(sims[i]), 6), "neg": round(float(sims[n + i]), 6),
-                           "score": round(float(sims[i] + sims[n + i]) / 2, 6)} for i, s in enumerate(samples)}
+    return {key: {"pos": round(float(sims[i]), 6), "neg": round(float(sims[n + i]), 6),
+                  "score": round(float(sims[i] + sims[n + i]) / 2, 6)} for i, (key, _) in enumerate(samples)}
 
 
 def kept_keys(scores: dict[str, dict], keep_fraction: float = 0.5, keep_top_k: int | None = None) -> set[str]:
@@ -46,16 +48,17 @@ def kept_keys(scores: dict[str, dict], keep_fraction: float = 0.5, keep_top_k: i
 def filter_shards(pack_tars: list[str], score_jsons: list[str], out_tars: list[str], stats_path: str,
                   plot_path: str, keep_fraction: float = 0.5, keep_top_k: int | None = None) -> dict:
     per_shard = [io.read_json(p) for p in score_jsons]
-    everything = {k: v for shard in per_shard for k, v in shard.items()}
+    # keyed by shard and key: shards that others wrote (TripletData's) need not have keys unique across shards
+    everything = {f"{i}/{k}": v for i, shard in enumerate(per_shard) for k, v in shard.items()}
     keep = kept_keys(everything, keep_fraction, keep_top_k)
     kept_per_shard = []
-    for tar, out in zip(pack_tars, out_tars):
+    for i, (tar, out) in enumerate(zip(pack_tars, out_tars)):
         kept = 0
         with io.shard_writer(out) as sink:
             for sample in io.iter_shard(tar):
-                if sample["__key__"] in keep:
+                if f"{i}/{sample['__key__']}" in keep:
                     meta = json.loads(sample.get("json", b"{}"))
-                    meta["quality"] = everything[sample["__key__"]]
+                    meta["quality"] = everything[f"{i}/{sample['__key__']}"]
                     sink.write({**sample, "json": meta})
                     kept += 1
         kept_per_shard.append(kept)

@@ -1,14 +1,19 @@
 """The report: every benchmark's metrics for every method and seed, their mean and spread over seeds, the compute
 budget they were trained at, and the plots (SugarCrepe per category, similarity histograms, training curves).
+The models named in the config's `models:` block (published or local checkpoints, evaluated as given) are rows
+too, after the trained methods, named by their key, with no seed and `trained` False.
 
-Outputs: `results.csv` in long form (method, seed, benchmark, metric, value), `summary.csv` (mean, sd and n over
-seeds), `results_wide.csv` (methods x benchmark/metric, means), `results.md` (the budget, one mean ± sd table
-per benchmark and, with several seeds, each method's difference to CLIP paired by seed) and PNG plots.
+Outputs: `results.csv` in long form (method, seed, trained, benchmark, metric, value), `summary.csv` (mean, sd
+and n over seeds), `results_wide.csv` (methods and named models x benchmark/metric, means), `results.md` (the
+budget, an overview, each method's difference to the init model when `train.init` names one of `models:`, with
+several seeds each method's difference to CLIP paired by seed, then one mean ± sd table per benchmark) and PNG
+plots.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib
 
@@ -29,43 +34,63 @@ TITLES = {"sugarcrepe": "SugarCrepe accuracy (%)", "retrieval": "Retrieval recal
           "zeroshot": "Zero-shot classification accuracy (%)", "aro": "ARO accuracy (%), macro over groups",
           "winoground": "Winoground scores (%)",
           "similarity": "Cosine similarity of each positive and its hard negative (lower: kept further apart)"}
+COLUMNS = ["method", "seed", "trained", "benchmark", "metric", "value"]
+# The row label of a model of `models:`, and the footnote under every table holding one. The footnote's asterisk
+# is escaped: at the start of a line Markdown would take it for a bullet.
+MARK = "*"
+FOOTNOTE = r"\* not trained here: evaluated as given in `models:`, one evaluation, no seed."
 
 
 def collect(eval_paths: list[str]) -> pd.DataFrame:
-    """The eval JSONs as one long table: method, seed, benchmark, metric, value."""
+    """The eval JSONs as one long table: method, seed, trained, benchmark, metric, value. A JSON without "trained"
+    is a trained run; a model of `models:` ("trained": false) has no seed (<NA>) whatever its JSON says."""
     rows = []
     for path in eval_paths:
         result = io.read_json(path)
-        rows += [{"method": result["method"], "seed": result["seed"], "benchmark": result["benchmark"],
-                  "metric": metric, "value": value} for metric, value in result["metrics"].items()]
-    return pd.DataFrame(rows, columns=["method", "seed", "benchmark", "metric", "value"])
+        trained = bool(result.get("trained", True))
+        rows += [{"method": result["method"], "seed": result["seed"] if trained else None, "trained": trained,
+                  "benchmark": result["benchmark"], "metric": metric, "value": value}
+                 for metric, value in result["metrics"].items()]
+    # nullable integers: a float column would write the seeds of trained runs as 0.0 beside the empty ones
+    long = pd.DataFrame(rows, columns=COLUMNS).astype({"seed": "Int64", "trained": bool})
+    clash = set(long.loc[long["trained"], "method"]) & set(long.loc[~long["trained"], "method"])
+    if clash:
+        raise ValueError(f"{sorted(clash)} name both a trained method and a model of `models:`: their rows would "
+                         f"merge; rename the model")
+    return long
 
 
 def _order(long: pd.DataFrame) -> pd.DataFrame:
-    """Methods and seeds as they came (the config's order), benchmarks in suite order, SugarCrepe in the paper's."""
+    """Trained methods, then the models of `models:`, each as they came (the config's order), seeds ascending,
+    benchmarks in suite order, SugarCrepe in the paper's."""
     def rank(metric, benchmark):
         return SUGARCREPE_ORDER.index(metric) if benchmark == "sugarcrepe" and metric in SUGARCREPE_ORDER else 99
 
     out = long.copy()
+    out["_t"] = ~out["trained"]
     out["_m"] = out["method"].map({m: i for i, m in enumerate(dict.fromkeys(long["method"]))})
     out["_b"] = out["benchmark"].map({b: i for i, b in enumerate(BENCHMARKS)})
     out["_k"] = [rank(m, b) for m, b in zip(out["metric"], out["benchmark"])]
     out["_first"] = out.groupby(["benchmark", "metric"], sort=False).ngroup()
-    return out.sort_values(["_m", "seed", "_b", "_k", "_first"], kind="stable").drop(
-        columns=["_m", "_b", "_k", "_first"]).reset_index(drop=True)
+    return out.sort_values(["_t", "_m", "seed", "_b", "_k", "_first"], kind="stable").drop(
+        columns=["_t", "_m", "_b", "_k", "_first"]).reset_index(drop=True)
 
 
 def summarize(long: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sample standard deviation (0 for one seed) and number of seeds per method, benchmark and metric."""
-    grouped = long.groupby(["method", "benchmark", "metric"], sort=False)["value"]
+    """Mean, sample standard deviation (0 for one seed) and number of seeds per method, benchmark and metric; a
+    model of `models:` has one evaluation: its value, sd 0, n 1. Keeps `trained` where `long` has it."""
+    keys = ["method", "trained", "benchmark", "metric"] if "trained" in long else ["method", "benchmark", "metric"]
+    grouped = long.groupby(keys, sort=False)["value"]
     summary = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1).fillna(0.0), "n": grouped.size()})
     return summary.reset_index()
 
 
 def paired(long: pd.DataFrame, baseline: str = "clip") -> pd.DataFrame:
-    """Each method's difference to `baseline`, seed by seed, then its mean, sd and n over seeds. A seed fixes the
-    initial weights and the order of the data for every method alike, so much of what varies between seeds varies
-    for all methods together; the paired difference leaves that out."""
+    """Each trained method's difference to the trained `baseline`, seed by seed, then its mean, sd and n over
+    seeds; the models of `models:` have no seed to pair and are left out. A seed fixes the initial weights and the
+    order of the data for every method alike, so much of what varies between seeds varies for all methods
+    together; the paired difference leaves that out."""
+    long = long[long["trained"]]
     base = long[long["method"] == baseline].set_index(["seed", "benchmark", "metric"])["value"]
     others = long[long["method"] != baseline]
     keys = pd.MultiIndex.from_frame(others[["seed", "benchmark", "metric"]])
@@ -73,8 +98,18 @@ def paired(long: pd.DataFrame, baseline: str = "clip") -> pd.DataFrame:
     return summarize(diff)
 
 
+def difference_to_init(long: pd.DataFrame, init: str) -> pd.DataFrame:
+    """Each trained method's difference to `init`, the model of `models:` every method was fine-tuned from, seed
+    by seed against its one evaluation, then the mean, sd and n over seeds of (method − init)."""
+    base = long[(long["method"] == init) & ~long["trained"]].set_index(["benchmark", "metric"])["value"]
+    runs = long[long["trained"]]
+    keys = pd.MultiIndex.from_frame(runs[["benchmark", "metric"]])
+    diff = runs.assign(value=runs["value"].to_numpy() - base.reindex(keys).to_numpy()).dropna(subset=["value"])
+    return summarize(diff)
+
+
 def wide(summary: pd.DataFrame) -> pd.DataFrame:
-    """Methods x "benchmark/metric" columns, means over seeds."""
+    """Methods, then the models of `models:` (by their key), x "benchmark/metric" columns, means over seeds."""
     table = summary.assign(column=summary["benchmark"] + "/" + summary["metric"])
     columns = list(dict.fromkeys(table["column"]))
     return table.pivot(index="method", columns="column", values="mean").loc[
@@ -87,68 +122,116 @@ def headline(benchmark: str, metric: str) -> bool:
             "aro": not metric.endswith("_all_relations"), "winoground": metric == "group"}.get(benchmark, True)
 
 
-def _cells(part: pd.DataFrame, digits, sign: str = "") -> pd.DataFrame:
-    return part.assign(cell=[f"{m:{sign}.{digits(b)}f} ± {s:.{digits(b)}f}"
-                             for b, m, s in zip(part["benchmark"], part["mean"], part["std"])])
+def _trained(part: pd.DataFrame) -> pd.Series:
+    return part["trained"] if "trained" in part else pd.Series(True, index=part.index)
 
 
-def _overview(summary: pd.DataFrame, digits, sign: str = "") -> pd.DataFrame:
-    top = _cells(summary[[headline(b, m) for b, m in zip(summary["benchmark"], summary["metric"])]], digits, sign)
-    top = top.assign(column=top["benchmark"] + "/" + top["metric"])
-    return top.pivot(index="method", columns="column", values="cell").loc[
-        list(dict.fromkeys(top["method"])), list(dict.fromkeys(top["column"]))]
+def label(method: str, trained: bool = True) -> str:
+    """A row's name in tables and legends: a model of `models:` carries the marker the footnote explains."""
+    return method if trained else f"{method} {MARK}"
+
+
+def _digits(benchmark: str) -> int:
+    return 3 if benchmark == "similarity" else 2
+
+
+def _table(part: pd.DataFrame, column: str, sign: str = "") -> str:
+    """`part` as Markdown, rows (labelled) x `column`: mean ± sd, or the one value of a model of `models:`, whose
+    "± 0.00" would read as a spread measured over seeds; the footnote follows when such a row is present."""
+    trained = _trained(part)
+    cells = [f"{m:{sign}.{_digits(b)}f} ± {s:.{_digits(b)}f}" if t else f"{m:{sign}.{_digits(b)}f}"
+             for b, m, s, t in zip(part["benchmark"], part["mean"], part["std"], trained)]
+    names = [label(m, t) for m, t in zip(part["method"], trained)]
+    table = part.assign(cell=cells, method=names).pivot(index="method", columns=column, values="cell").loc[
+        list(dict.fromkeys(names)), list(dict.fromkeys(part[column]))]
+    if column == "metric" and set(part["benchmark"]) == {"sugarcrepe"}:
+        table = table.rename(columns=LABELS)
+    # tabulate would parse a column of bare numbers ("73.00", a model of `models:` alone) and print 73
+    return table.to_markdown(disable_numparse=True) + ("\n\n" + FOOTNOTE if not trained.all() else "")
+
+
+def _overview(summary: pd.DataFrame, sign: str = "") -> str:
+    top = summary[[headline(b, m) for b, m in zip(summary["benchmark"], summary["metric"])]]
+    return _table(top.assign(column=top["benchmark"] + "/" + top["metric"]), "column", sign)
 
 
 def markdown(summary: pd.DataFrame, statement: str, differences: pd.DataFrame | None = None,
-             baseline: str = "clip") -> str:
-    """The budget, an overview (methods x headline metrics), with several seeds each method's paired difference to
-    `baseline` (`differences`, from `paired`), then one table per benchmark; mean ± sd over seeds."""
-    def digits(benchmark):
-        return 3 if benchmark == "similarity" else 2
-
-    parts = [statement, "Mean ± standard deviation over seeds.",
-             "### Overview\n\n" + _overview(summary, digits).to_markdown()]
+             baseline: str = "clip", init: str | None = None,
+             init_differences: pd.DataFrame | None = None) -> str:
+    """The budget, an overview (methods and models of `models:` x headline metrics), each method's difference to
+    the init model `init` (`init_differences`, from `difference_to_init`), with several seeds each method's paired
+    difference to `baseline` (`differences`, from `paired`), then one table per benchmark; mean ± sd over seeds,
+    the one value of a model of `models:`."""
+    parts = [statement]
+    if _trained(summary).any():
+        parts.append("Mean ± standard deviation over seeds.")
+    parts.append("### Overview\n\n" + _overview(summary))
+    if init is not None and init_differences is not None and len(init_differences):
+        parts.append(f"### Difference to the init model ({init})\n\nEvery method was fine-tuned from {init}: the "
+                     f"mean ± sd over seeds of (method − {init}), {init} evaluated once. A compositional gain "
+                     f"usually comes with a change in zero-shot classification and retrieval (the known trade-off "
+                     f"of hard-negative fine-tuning: NegCLIP and CE-CLIP lose a little ImageNet top-1 against the "
+                     f"CLIP they start from), so both are shown side by side.\n\n"
+                     + _overview(init_differences, "+"))
     if differences is not None and len(differences) and differences["n"].min() > 1:
         parts.append(f"### Difference to {baseline}, paired by seed\n\nEach seed starts every method from the same "
                      f"weights and feeds it the data in the same order: the mean ± sd over seeds of (method − "
-                     f"{baseline}) at the same seed.\n\n" + _overview(differences, digits, "+").to_markdown())
+                     f"{baseline}) at the same seed.\n\n" + _overview(differences, "+"))
     for benchmark in dict.fromkeys(summary["benchmark"]):
-        part = summary[summary["benchmark"] == benchmark]
-        table = _cells(part, digits).pivot(index="method", columns="metric", values="cell").loc[
-            list(dict.fromkeys(part["method"])), list(dict.fromkeys(part["metric"]))]
-        if benchmark == "sugarcrepe":
-            table = table.rename(columns=LABELS)
-        parts.append(f"### {TITLES.get(benchmark, benchmark)}\n\n" + table.to_markdown())
+        parts.append(f"### {TITLES.get(benchmark, benchmark)}\n\n"
+                     + _table(summary[summary["benchmark"] == benchmark], "metric"))
     return "\n\n".join(parts) + "\n"
 
 
-def budget(metrics: list[str]) -> str:
-    """The equal-compute statement, checked: every run must have seen the same number of anchor pairs."""
+def _models(named) -> str:
+    named = list(named)
+    return f"{len(named)} model{'' if len(named) == 1 else 's'}" + (f" ({', '.join(named)})" if named else "")
+
+
+def budget(metrics: list[str], named: list[str] | tuple[str, ...] = ()) -> str:
+    """The equal-compute statement, checked: every trained run must have seen the same number of anchor pairs.
+    `named`: the keys of the models of `models:` that were evaluated, stated as outside the budget; with no
+    trained run (`train.methods: []`), the statement says the run evaluated only those."""
+    if not metrics:
+        return ("Evaluation only: no model was trained in this run"
+                + (f"; {_models(named)} evaluated as given in `models:`." if named else "."))
     runs = [io.read_json(path) for path in metrics]
     pairs = {m["pairs_seen"] for m in runs}
     if len(pairs) != 1:
         raise ValueError(f"the runs were not trained at equal compute: pairs seen {sorted(pairs)}")
     m = runs[0]
     seeds = sorted({r["seed"] for r in runs})
-    return (f"Equal compute: every model saw {m['pairs_seen']:,} anchor pairs ({m['steps']:,} steps x global batch "
-            f"{m['batch_size']:,}), {m['model']}, seeds {', '.join(map(str, seeds))}.")
+    statement = (f"Equal compute: every model {'trained here ' if named else ''}saw {m['pairs_seen']:,} anchor pairs "
+                 f"({m['steps']:,} steps x global batch {m['batch_size']:,}), {m['model']}, seeds "
+                 f"{', '.join(map(str, seeds))}.")
+    if named:
+        statement += (f" The {_models(named)} of `models:` {'was' if len(named) == 1 else 'were'} evaluated as "
+                      f"given, outside this budget.")
+    return statement
 
 
 def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tuple[str, int], str],
-                 outputs: dict[str, str]) -> pd.DataFrame:
+                 outputs: dict[str, str], init: str | None = None) -> pd.DataFrame:
     """Write every output named in `outputs` (keys: csv, summary, wide, markdown, sugarcrepe_plot,
-    similarity_plot, training_plot); a plot whose benchmark was not run is drawn as a note saying so."""
+    similarity_plot, training_plot); a plot whose benchmark was not run is drawn as a note saying so. `init`:
+    the key of the model of `models:` every method was fine-tuned from (`train.init`); when it was evaluated,
+    results.md shows each method's difference to it."""
     long = _order(collect(eval_paths))
+    if long.empty:
+        raise ValueError("nothing to report: no evaluation of a trained run or of a model of `models:`")
     summary = summarize(long)
-    statement = budget(metrics)
+    named = list(dict.fromkeys(long.loc[~long["trained"], "method"]))
+    statement = budget(metrics, named)
+    trained = set(long.loc[long["trained"], "method"])
+    to_init = difference_to_init(long, init) if init in named and trained else None
     for key, frame, index in (("csv", long, False), ("summary", summary, False), ("wide", wide(summary), True)):
         with io.atomic_path(outputs[key]) as tmp:
             frame.to_csv(tmp, index=index, float_format="%.4f")
     with io.atomic_path(outputs["markdown"]) as tmp:
-        tmp.write_text(markdown(summary, statement, paired(long) if "clip" in set(long["method"]) else None),
-                       encoding="utf-8")
-    figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement),
-               "similarity_plot": plot_similarity([p for p in eval_paths if io.read_json(p)["benchmark"] == "similarity"]),
+        tmp.write_text(markdown(summary, statement, paired(long) if "clip" in trained else None, init=init,
+                                init_differences=to_init), encoding="utf-8")
+    similarity = [p for p in eval_paths if io.read_json(p)["benchmark"] == "similarity"]
+    figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement), "similarity_plot": plot_similarity(similarity),
                "training_plot": plot_training(train_logs)}
     for key, fig in figures.items():
         with io.atomic_path(outputs[key]) as tmp:
@@ -157,51 +240,63 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
     return summary
 
 
-def _absent(what: str):
+def _note(text: str):
     fig, ax = plt.subplots(figsize=(6, 1.5))
     ax.axis("off")
-    ax.text(0.5, 0.5, f"{what} was not part of this run (eval.benchmarks)", ha="center", va="center")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
     return fig
 
 
+def _absent(what: str):
+    return _note(f"{what} was not part of this run (eval.benchmarks)")
+
+
 def plot_sugarcrepe(summary: pd.DataFrame, title: str):
+    """Bars per category and method, then per model of `models:` (hatched, no error bar: one evaluation)."""
     part = summary[summary["benchmark"] == "sugarcrepe"]
     if part.empty:
         return _absent("SugarCrepe")
     columns = [c for c in list(CATEGORIES) + ["avg"] if c in set(part["metric"])]
-    methods = list(dict.fromkeys(part["method"]))
+    methods = list(dict.fromkeys(zip(part["method"], _trained(part))))
     fig, ax = plt.subplots(figsize=(11, 4.5))
     width = 0.8 / len(methods)
-    for i, method in enumerate(methods):
+    for i, (method, trained) in enumerate(methods):
         rows = part[part["method"] == method].set_index("metric").loc[columns]
         xs = [c + (i - (len(methods) - 1) / 2) * width for c in range(len(columns))]
-        bars = ax.bar(xs, rows["mean"], width, yerr=rows["std"], capsize=2, label=method)
+        bars = ax.bar(xs, rows["mean"], width, yerr=rows["std"] if trained else None, capsize=2,
+                      hatch=None if trained else "//", label=label(method, trained))
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.axhline(50, color="gray", linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(range(len(columns)), [LABELS[c] for c in columns])
-    ax.set_ylabel("accuracy (%), mean ± sd over seeds")
+    named = "" if all(trained for _, trained in methods) else f"\n{MARK} not trained here: one evaluation"
+    ax.set_ylabel("accuracy (%), mean ± sd over seeds" + named)
     ax.set_ylim(0, 105)
-    ax.set_title(f"SugarCrepe accuracy per category\n{title}", fontsize=9)
+    # the budget statement grows a sentence with each kind of row: wrapped, it stays inside the figure
+    ax.set_title("SugarCrepe accuracy per category\n" + textwrap.fill(title, 150), fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     return fig
 
 
 def plot_similarity(eval_paths: list[str]):
-    """Overlaid histograms per method (seeds pooled), image encoder left, text encoder right."""
+    """Overlaid histograms per method (seeds pooled), then per model of `models:` (dashed), image encoder left,
+    text encoder right."""
     if not eval_paths:
         return _absent("The similarity benchmark")
-    values: dict[str, dict[str, list]] = {}
+    values: dict[tuple[str, bool], dict[str, list]] = {}
     for path in eval_paths:
         result = io.read_json(path)
+        key = (result["method"], bool(result.get("trained", True)))
         for encoder in ("image", "text"):
-            values.setdefault(result["method"], {"image": [], "text": []})[encoder] += result["details"][encoder]
+            values.setdefault(key, {"image": [], "text": []})[encoder] += result["details"][encoder]
+    values = dict(sorted(values.items(), key=lambda item: not item[0][1]))  # stable: trained first, config order
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, encoder in zip(axes, ("image", "text")):
         low = min(min(v[encoder]) for v in values.values())
         low = max(-1.0, math.floor(low * 10) / 10)  # the occupied part of [-1, 1], in steps of 0.1
-        for method, v in values.items():
+        for (method, trained), v in values.items():
             ax.hist(v[encoder], bins=40, range=(low, 1), histtype="step", linewidth=1.5, density=True,
-                    label=f"{method} (mean {sum(v[encoder]) / len(v[encoder]):.2f})")
+                    linestyle="-" if trained else "--",
+                    label=f"{label(method, trained)} (mean {sum(v[encoder]) / len(v[encoder]):.2f})")
         ax.set_xlabel(f"cos({encoder}, negative {encoder})")
         ax.set_title(f"{encoder} encoder", fontsize=10)
         ax.legend(fontsize=8, loc="upper left")
@@ -211,7 +306,10 @@ def plot_similarity(eval_paths: list[str]):
 
 
 def plot_training(train_logs: dict[tuple[str, int], str]):
-    """Loss and in-distribution image->text R@1 against anchor pairs seen, one colour per method."""
+    """Loss and in-distribution image->text R@1 against anchor pairs seen, one colour per method; trained runs
+    only, the models of `models:` have no training log."""
+    if not train_logs:
+        return _note("No model was trained in this run (train.methods is empty)")
     fig, (loss_ax, r1_ax) = plt.subplots(1, 2, figsize=(11, 4))
     colours = {}
     for (method, seed), path in train_logs.items():

@@ -36,10 +36,16 @@ class TrainConfig:
     """The `train:` block of config.yaml; the defaults are TripletCLIP's (ViT-B/32 from scratch on CC3M)."""
 
     model: str = "ViT-B-32"
-    init: str | None = None  # a checkpoint.pt or a `local-dir:` model to start from; None: random weights
+    # the model to fine-tune: a models.ModelSpec dict ({model, pretrained, quick_gelu}), a `local-dir:`/`hf-hub:`
+    # name, or a checkpoint file of `model`; None: `model` from random weights, seeded
+    init: str | dict | None = None
+    lock_image: bool = False  # freeze the image tower (open_clip's lock_image_tower, as in LiT)
+    lock_text: bool = False  # freeze the text tower
     steps: int = 90_000
     batch_size: int = 1024  # the global batch of anchor pairs; equal compute = steps x batch_size pairs per method
     lr: float = 5e-4
+    lr_image: float | None = None  # the image tower's learning rate; None: lr
+    lr_text: float | None = None  # the text tower's (token and positional embeddings, transformer, projection)
     weight_decay: float = 0.5
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -63,16 +69,30 @@ class TrainConfig:
         return cls(**{k: v for k, v in block.items() if k in names})
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on gains, biases and the logit scale (open_clip's rule)."""
+def tower(name: str) -> str:
+    """The tower an open_clip CLIP parameter belongs to: "image" (visual.*), "text", or "shared" (the logit scale
+    and bias, which belong to both)."""
+    if name.startswith("visual."):
+        return "image"
+    return "shared" if name in ("logit_scale", "logit_bias") else "text"
+
+
+def param_groups(model: torch.nn.Module, cfg: "TrainConfig") -> list[dict]:
+    """AdamW groups: no weight decay on gains, biases and the logit scale (open_clip's rule); each tower at its own
+    learning rate (cfg.lr_image, cfg.lr_text, else cfg.lr; the logit scale at cfg.lr). Frozen parameters (a locked
+    tower) are left out. Empty groups are dropped."""
     def exclude(name, p):
         return p.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
 
+    rates = {"image": cfg.lr_image or cfg.lr, "text": cfg.lr_text or cfg.lr, "shared": cfg.lr}
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    return [
-        {"params": [p for n, p in named if exclude(n, p)], "weight_decay": 0.0},
-        {"params": [p for n, p in named if not exclude(n, p)], "weight_decay": weight_decay},
-    ]
+    groups = []
+    for part, lr in rates.items():
+        for decay in (False, True):
+            params = [p for n, p in named if tower(n) == part and exclude(n, p) != decay]
+            if params:
+                groups.append({"params": params, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": lr})
+    return groups
 
 
 def cosine_with_warmup(warmup: int, total: int):
@@ -143,14 +163,24 @@ def _autocast(precision: str, device: torch.device):
 
 
 def build_model(cfg: TrainConfig, device):
-    """(model, eval transform, tokenizer, architecture name): `cfg.model` from scratch, or `cfg.init`'s weights."""
-    if cfg.init and cfg.init.startswith("local-dir:"):
-        net, _, preprocess_val, tokenizer = models.create(cfg.init, device=device)
-        return net, preprocess_val, tokenizer, cfg.init
-    net, _, preprocess_val, tokenizer = models.create(cfg.model, device=device)
+    """(model in train mode, eval transform, tokenizer, model_cfg, description): `cfg.model` from random weights, or
+    the pretrained model `cfg.init` (models.load: any open_clip name, tag, hub or local model, or checkpoint file),
+    with the towers `cfg.lock_image` / `cfg.lock_text` frozen. model_cfg builds this exact network (QuickGELU
+    included), so that the export rebuilds it."""
     if cfg.init:
-        net.load_state_dict(models.load_checkpoint(cfg.init)["model"])
-    return net, preprocess_val, tokenizer, cfg.model
+        loaded = models.load(cfg.init, device=device, default_model=cfg.model)
+        net, preprocess_val, tokenizer, model_cfg = loaded.model, loaded.preprocess_val, loaded.tokenizer, loaded.model_cfg
+        description = f"fine-tuned from {loaded.spec.describe()}"
+    else:
+        net, _, preprocess_val, tokenizer = models.create(cfg.model, device=device)
+        model_cfg, description = models.model_config(cfg.model), cfg.model
+    if cfg.lock_image and cfg.lock_text:
+        raise ValueError("train.lock_image and train.lock_text are both set: nothing would train but the logit scale")
+    if cfg.lock_image:
+        net.lock_image_tower(unlocked_groups=0, freeze_bn_stats=True)
+    if cfg.lock_text:
+        net.lock_text_tower(unlocked_layers=0)
+    return net.train(), preprocess_val, tokenizer, model_cfg, description
 
 
 def write_log(rows: list[dict], path: Path) -> None:
@@ -171,7 +201,7 @@ class Step:
         self.net, self.model, self.loss_fn, self.device, self.world = net, model, loss_fn, device, world
         self.grad_clip = cfg.grad_clip
         self.need_neg_image, self.need_neg_text = losses.USES_NEG_IMAGE[method], losses.USES_NEG_TEXT[method]
-        self.optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
+        self.optimizer = torch.optim.AdamW(param_groups(net, cfg), betas=tuple(cfg.betas),
                                            eps=cfg.eps, fused=True)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
                                                            cosine_with_warmup(cfg.warmup_steps, cfg.steps))
@@ -220,7 +250,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    net, preprocess_val, tokenizer, model_name = build_model(cfg, device)
+    net, preprocess_val, tokenizer, model_cfg, model_name = build_model(cfg, device)
     options = dict(cfg.loss_options.get(method, {}))
     if method == "ceclip":
         options.setdefault("num_negatives", cfg.num_negatives)
@@ -261,7 +291,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
 
     def save(path: Path, final: bool) -> None:
         state = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "method": method,
-                 "model_name": model_name, "model_cfg": models.model_config(model_name), "seed": seed,
+                 "model_name": model_name, "model_cfg": model_cfg, "seed": seed,
                  "preprocess_cfg": preprocess_cfg, "loss": loss_fn.state_dict()}
         if not final:
             state.update(scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), rng=_rng_state(),

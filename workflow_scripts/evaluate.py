@@ -1,4 +1,5 @@
-"""rule eval_{benchmark}_model -> tripletclip.evals.{benchmark}.evaluate"""
+"""rules eval_{benchmark}_model (a model trained here) and eval_{benchmark}_named (one of `models:`, or train.init)
+-> tripletclip.evals.{benchmark}.evaluate"""
 import os
 
 import torch
@@ -14,13 +15,18 @@ def main(smk):
         spec, root = io.read_json(smk.input.spec), os.path.dirname(smk.input.spec)
     else:  # real data: the config block, paths relative to the working directory
         spec, root = smk.params.options, "."
-    model, _, preprocess, tokenizer = models.create(f"local-dir:{smk.input.model}")
-    metrics, details = evals.module(benchmark).evaluate(model, preprocess, tokenizer, spec, root,
-                                                        smk.params.batch_size)
-    io.write_json(smk.output[0], {"benchmark": benchmark, "method": smk.wildcards.method,
-                                  "seed": int(smk.wildcards.seed), "metrics": metrics, "details": details})
-    log.info("%s %s seed %s: %s", benchmark, smk.wildcards.method, smk.wildcards.seed,
-             {k: round(v, 2) for k, v in metrics.items()})
+    if "model" in smk.wildcards.keys():  # a model of `models:`: a row of its own, not trained here
+        name = smk.wildcards.model
+        loaded = models.load(smk.params.model, name=name)
+        row = {"method": name, "seed": None, "trained": False, "model": loaded.spec.as_dict()}
+    else:
+        name = f"{smk.wildcards.method} seed {smk.wildcards.seed}"
+        loaded = models.load(f"local-dir:{smk.input.model}", name=name)
+        row = {"method": smk.wildcards.method, "seed": int(smk.wildcards.seed), "trained": True}
+    metrics, details = evals.module(benchmark).evaluate(loaded.model, loaded.preprocess_val, loaded.tokenizer, spec,
+                                                        root, smk.params.batch_size)
+    io.write_json(smk.output[0], {"benchmark": benchmark, **row, "metrics": metrics, "details": details})
+    log.info("%s %s: %s", benchmark, name, {k: round(v, 2) for k, v in metrics.items()})
 
 
 if __name__ == "__main__":

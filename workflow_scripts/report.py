@@ -4,8 +4,10 @@ from tripletclip import logs, report
 
 def main(smk):
     log = logs.setup(smk.log[0])
-    train_logs = dict(zip(map(tuple, smk.params.runs), smk.input.logs))
-    summary = report.write_report(list(smk.input.evals), list(smk.input.metrics), train_logs, dict(smk.output.items()))
+    # an evaluation-only run (train.methods: []) has no runs, metrics or logs: only the models of `models:`
+    train_logs = dict(zip(map(tuple, smk.params.runs), smk.input.logs, strict=True))
+    summary = report.write_report(list(smk.input.evals), list(smk.input.metrics), train_logs,
+                                  dict(smk.output.items()), init=smk.params.init)
     log.info("results:\n%s", summary.to_string())
 
 

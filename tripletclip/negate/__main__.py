@@ -34,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256, help="captions per checkpointed batch")
     p.add_argument("--caption-col", default="caption", help="the caption column of a table")
     p.add_argument("--key-col", help="a table's key column (default: the row number)")
+    p.add_argument("--caption-key", default="txt", help="the caption member of a .tar shard's samples")
     p.add_argument("--header", choices=("auto", "true", "false"), default="auto",
                    help="whether a TSV's first row names its columns (auto: exactly when it holds no URL)")
     p.add_argument("--columns", nargs="+", metavar="NAME", help="a headerless table's column names, in order")
@@ -78,7 +79,8 @@ def main(argv=None) -> int:
                                     **config_options(cfg))
         stats_path = args.stats or str(Path(args.output).with_suffix(".stats.json"))
         stats = negate_file(args.input, args.output, stats_path, negator, args.batch_size, args.caption_col,
-                            args.key_col, settings=settings, header=header, columns=args.columns)
+                            args.key_col, settings=settings, header=header, columns=args.columns,
+                            caption_key=args.caption_key)
     except (OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -27,15 +27,16 @@ def _decoded(data: bytes | None) -> tuple[str | None, str | None]:
 
 
 def read(path: str, caption_col: str = "caption", key_col: str | None = None, errors: list | None = None,
-         header: bool | str = "auto", columns: list[str] | None = None) -> list[Record]:
+         header: bool | str = "auto", columns: list[str] | None = None, caption_key: str = "txt") -> list[Record]:
     """Records in input order. Keys: a text file's 1-based line numbers, a table's `key_col` (else its 0-based row
     index), a shard's sample keys (sorted, as the DAG's stages order them). `header` and `columns` are tables.read's,
-    for a table."""
+    for a table; `caption_key` is the member extension of a shard's captions (img2dataset's txt; `caption` in some
+    shards), a sample without it being a `missing_caption` record."""
     name = Path(path).name.lower()
     suffixes = ".tar" if name.endswith((".tar", ".tar.gz", ".tgz")) else "".join(Path(path).suffixes[-1:]).lower()
     if suffixes == ".tar":
         samples = sorted(io.iter_shard(path, errors), key=lambda s: s["__key__"])
-        return [Record(s["__key__"], *_decoded(s.get("txt"))) for s in samples]
+        return [Record(s["__key__"], *_decoded(s.get(caption_key))) for s in samples]
     if suffixes in (".csv", ".tsv", ".parquet"):
         return _table(path, caption_col, key_col, errors, header, columns)
     lines = Path(path).read_bytes().split(b"\n")

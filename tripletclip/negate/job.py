@@ -7,7 +7,8 @@ that process's PYTHONPATH.
 
 SPEC.json: {"input": a shard, "negatives": the output JSONL, "stats": its stats JSON, "negate": the config's negate
 block, "seed": the config's seed, "heldout_combos": the shapes world's count of held-out colour-shape combinations,
-which the shapes negator must not draw (null for other sources)}.
+which the shapes negator must not draw (null for other sources), "caption_key": the shard's caption member (optional,
+default txt)}.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def run(spec: dict) -> dict:
     negator = make_negator(cfg["backend"], num_negatives=cfg["num_negatives"], seed=spec["seed"], **options)
     settings = {"negate": {k: v for k, v in cfg.items() if k != "python"}, "seed": spec["seed"],
                 "heldout_combos": spec.get("heldout_combos")}
+    # The caption key is not a setting: the rows record each caption, and a row is reused only for the same one.
     return negate_shard(spec["input"], spec["negatives"], spec["stats"], negator, cfg["batch_size"],
-                        settings=settings)
+                        settings=settings, caption_key=spec.get("caption_key") or "txt")
 
 
 def run_with(python: str, spec: dict, log_path: str | None = None) -> None:

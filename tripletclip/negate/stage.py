@@ -32,13 +32,13 @@ def checkpoint_path(output: str | os.PathLike) -> Path:
 
 def negate_file(path: str, output: str, stats_path: str, negator: Negator, batch_size: int = 256,
                 caption_col: str = "caption", key_col: str | None = None, settings: dict | None = None,
-                header: bool | str = "auto", columns: list[str] | None = None) -> dict:
+                header: bool | str = "auto", columns: list[str] | None = None, caption_key: str = "txt") -> dict:
     """Negate every caption of `path` (text, CSV/TSV/parquet or webdataset shard) into `output`: one JSON object
     per caption, in input order. Returns the stats, also written to `stats_path`. `settings` (JSON) decides the
     negatives together with the input: earlier work is reused only under the same settings. `header`, `columns`: how
-    to read a table (tables.read)."""
+    to read a table (tables.read); `caption_key`: a shard's caption member (captions_io.read)."""
     errors: list[str] = []
-    records = captions_io.read(path, caption_col, key_col, errors, header, columns)
+    records = captions_io.read(path, caption_col, key_col, errors, header, columns, caption_key)
     for e in errors:
         log.error("input: %s", e)
     return negate_records(records, output, stats_path, negator, batch_size, errors, desc=f"negate {path}",

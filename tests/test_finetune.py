@@ -1,0 +1,229 @@
+"""Any CLIP in: models evaluated as given (`models:`), fine-tuning from a pretrained init, and the sources people
+already have (coco, webdataset, tripletdata), each through the real DAG on tiny inputs in their real layouts."""
+
+import json
+import random
+import re
+from io import BytesIO
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from helpers.dag import snakemake, tiny_config
+from helpers.reference import sugarcrepe_per_sample
+from tripletclip import data, io, models, shapes, train, world
+from tripletclip.evals import BENCHMARKS, sugarcrepe
+
+pytestmark = pytest.mark.slow
+TINY = "ViT-Tiny-P16-64"
+
+
+def write_config(workdir, config):
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def run(workdir, config, target="all"):
+    """Snakemake on `config` in `workdir`, which must succeed."""
+    write_config(workdir, config)
+    result = snakemake(workdir, target)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+def random_checkpoint(path, seed, quick_gelu=False, shape="bare"):
+    """A tiny CLIP with random weights saved as a checkpoint file of the given shape."""
+    torch.manual_seed(seed)
+    loaded = models.load({"model": TINY, "quick_gelu": quick_gelu})
+    state = loaded.model.state_dict()
+    if shape == "state_dict":  # open_clip's training checkpoints, from DDP
+        state = {"epoch": 10, "state_dict": {f"module.{k}": v for k, v in state.items()}}
+    torch.save(state, path)
+    return str(path)
+
+
+def planned_jobs(result) -> dict[str, int]:
+    """{rule: count} from a dry run's job table."""
+    table = result.stdout.split("Job stats:")[1] if "Job stats:" in result.stdout else ""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\S+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+@pytest.fixture(scope="module")
+def named_only(tmp_path_factory):
+    """An evaluation-only run: two random-weight checkpoints of two shapes, every benchmark, no training."""
+    workdir = tmp_path_factory.mktemp("named")
+    config = tiny_config()
+    config["train"]["methods"] = []
+    config["models"] = {
+        "bare": {"model": TINY, "pretrained": random_checkpoint(workdir / "bare.pt", 1)},
+        "open-clip-run": {"model": TINY, "pretrained": random_checkpoint(workdir / "epoch_10.pt", 2,
+                                                                         shape="state_dict")},
+    }
+    run(workdir, config)
+    return workdir, config
+
+
+def test_an_evaluation_only_run_scores_every_named_model_on_every_benchmark(named_only):
+    workdir, _ = named_only
+    long = pd.read_csv(workdir / "results/report/results.csv")
+    assert set(long["method"]) == {"bare", "open-clip-run"} and not long["trained"].any()
+    assert long["seed"].isna().all()
+    assert {(m, b) for m, b in zip(long["method"], long["benchmark"])} == {
+        (m, b) for m in ("bare", "open-clip-run") for b in BENCHMARKS}
+    markdown = (workdir / "results/report/results.md").read_text(encoding="utf-8")
+    assert markdown.startswith("Evaluation only") and "| bare *" in markdown
+    for stage in ("download", "negate", "pack", "train", "models"):  # nothing downloaded, made or trained
+        assert not (workdir / "results" / stage).exists()
+    # the two checkpoints hold different random weights, so they score differently
+    values = long.pivot_table(index=["benchmark", "metric"], columns="method", values="value")
+    assert (values["bare"] != values["open-clip-run"]).any()
+
+
+def test_adding_a_model_reruns_only_its_evaluations(named_only):
+    workdir, config = named_only
+    config["models"]["third"] = {"model": TINY, "pretrained": random_checkpoint(workdir / "third.pt", 3)}
+    write_config(workdir, config)
+    planned = snakemake(workdir, "-n", "all")
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert planned_jobs(planned) == {"all": 1, "report": 1, **{f"eval_{b}_named": 1 for b in BENCHMARKS}}
+    assert set(re.findall(r"output: results/eval/\w+/models/([\w-]+)\.json", planned.stdout)) == {"third"}
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory):
+    """Two methods fine-tuned from a QuickGELU init (a `models:` entry) on pairs given as COCO, Karpathy's layout."""
+    workdir = tmp_path_factory.mktemp("finetune")
+    world.write_karpathy(workdir / "coco", num_images=48, image_size=64, seed=0, heldout_combos=6, hollow_rate=0.2,
+                         third_object_rate=0.3, captions_per_image=2)
+    config = tiny_config()
+    init = {"model": TINY, "pretrained": random_checkpoint(workdir / "init.pt", 5, quick_gelu=True),
+            "quick_gelu": True}
+    config.update(source="coco", models={"pretrained": init},
+                  coco={"annotations": "coco/dataset_coco.json", "image_dir": "coco", "splits": ["train"],
+                        "samples_per_shard": 64})
+    config["train"].update(methods=["clip", "ceclip"], seeds=[0], init="pretrained", lr_text=2e-4)
+    config["eval"]["benchmarks"] = ["sugarcrepe", "zeroshot"]
+    run(workdir, config)
+    return workdir, config
+
+
+def test_coco_pairs_are_negated_packed_and_trained_on_without_a_download(finetuned):
+    workdir, _ = finetuned
+    assert not (workdir / "results/download").exists()
+    written = [io.read_json(workdir / f"results/source/{s}_stats.json")["written"] for s in ("00000", "00001")]
+    assert written == [64, 32]  # 48 images x 2 captions, 64 a shard
+    packed = [io.read_json(workdir / f"results/pack/{s}_stats.json")["packed"] for s in ("00000", "00001")]
+    assert sum(packed) == 96
+    assert json.loads((workdir / "results/train/shards.json").read_text(encoding="utf-8"))["shards"] == [
+        "results/pack/00000.tar", "results/pack/00001.tar"]
+
+
+def test_the_init_model_is_a_row_and_each_method_is_compared_with_it(finetuned):
+    workdir, _ = finetuned
+    long = pd.read_csv(workdir / "results/report/results.csv")
+    assert list(dict.fromkeys(long["method"])) == ["clip", "ceclip", "pretrained"]
+    assert long.loc[long["method"] == "pretrained", "trained"].eq(False).all()
+    markdown = (workdir / "results/report/results.md").read_text(encoding="utf-8")
+    table = markdown.split("### Difference to the init model (pretrained)")[1].split("###")[0]
+    value = long.set_index(["method", "benchmark", "metric"])["value"]
+    gain = value["ceclip", "sugarcrepe", "avg"] - value["pretrained", "sugarcrepe", "avg"]
+    assert re.search(rf"\| ceclip +\| {re.escape(f'{gain:+.2f}')} ± 0\.00", table) and "zeroshot/shapes_top1" in table
+    metrics = io.read_json(workdir / "results/train/ceclip/seed0/metrics.json")
+    assert metrics["model"] == f"fine-tuned from {TINY} (weights from {workdir / 'init.pt'}, QuickGELU)"
+
+
+def test_a_model_fine_tuned_from_quickgelu_exports_the_network_it_trained(finetuned):
+    workdir, config = finetuned
+    exported = workdir / "results/models/ceclip/seed0"
+    assert io.read_json(exported / "open_clip_config.json")["model_cfg"]["quick_gelu"] is True
+    # the trainer's network: built from the init spec as the trainer builds it, then given the trained weights
+    cfg = train.TrainConfig.from_config({**config["train"], "init": config["models"]["pretrained"]})
+    in_memory, *_ = train.build_model(cfg, "cpu")
+    in_memory.load_state_dict(models.load_checkpoint(workdir / "results/train/ceclip/seed0/checkpoint.pt")["model"])
+    loaded = models.load(f"local-dir:{exported}")
+    in_memory.eval()
+    image, text = torch.rand(4, 3, 64, 64), loaded.tokenizer(["a small red circle left of a large blue square"] * 4)
+    with torch.no_grad():
+        assert torch.allclose(in_memory.encode_image(image), loaded.model.encode_image(image), atol=1e-6, rtol=0)
+        assert torch.allclose(in_memory.encode_text(text), loaded.model.encode_text(text), atol=1e-6, rtol=0)
+    # SugarCrepe's protocol gives the same accuracies through the export, the in-memory model and the DAG
+    bench = workdir / "results/benchmarks/sugarcrepe"
+    reference = sugarcrepe_per_sample(exported, bench)
+    in_memory_metrics, _ = sugarcrepe.evaluate(in_memory, loaded.preprocess_val, loaded.tokenizer,
+                                               io.read_json(bench / "spec.json"), str(bench))
+    ours = io.read_json(workdir / "results/eval/sugarcrepe/ceclip/seed0.json")["metrics"]
+    for category, accuracy in reference.items():
+        assert ours[category] == pytest.approx(accuracy) and in_memory_metrics[category] == pytest.approx(accuracy)
+
+
+def write_pairs(path, start, count, image_key="png", caption_key="caption"):
+    """Shapes-world pairs as a lab's own webdataset shard: PNG images, captions under `caption_key`."""
+    heldout = shapes.heldout_combos(0, 6)
+    with io.shard_writer(path) as sink:
+        for i in range(start, start + count):
+            scene = shapes.sample_scene(random.Random(i), "train", heldout)
+            buffer = BytesIO()
+            shapes.render(scene, 64, seed=i).save(buffer, format="PNG")
+            sink.write({"__key__": f"{i:09d}", image_key: buffer.getvalue(),
+                        caption_key: shapes.describe(scene).encode()})
+
+
+def test_webdataset_shards_are_negated_and_packed_from_their_own_keys(tmp_path):
+    for i in range(2):
+        write_pairs(tmp_path / "lab" / f"cc3m-{i:05d}.tar", 30 * i, 30)
+    config = tiny_config()
+    config.update(source="webdataset", webdataset={"shards": "lab/cc3m-{00000..00001}.tar", "image_key": "png",
+                                                   "caption_key": "caption"})
+    run(tmp_path, config, "results/pack/00001.tar")
+    assert not (tmp_path / "results/download").exists()
+    samples = list(io.iter_shard(tmp_path / "results/pack/00001.tar"))
+    assert len(samples) == 30 and {"jpg", "txt", "neg.jpg", "neg.txt"} <= set(samples[0])
+    assert samples[0]["jpg"][:8] == b"\x89PNG\r\n\x1a\n"  # the lab's bytes, as they were
+
+
+def test_tripletdata_is_trained_on_directly_through_the_quality_filter(tmp_path):
+    keys = data.FORMATS["tripletdata"]
+    heldout = shapes.heldout_combos(0, 6)
+    for shard in range(2):
+        with io.shard_writer(tmp_path / f"tripletdata/{shard:05d}.tar") as sink:
+            for i in range(24):  # the same keys in both shards, as shards written one by one may have
+                rng = random.Random(100 * shard + i)
+                scene = shapes.sample_scene(rng, "train", heldout)
+                negative = shapes.negative(scene, "swap_att", rng) or shapes.negative(scene, "replace_att", rng)
+                sink.write({"__key__": f"{i:06d}", keys[0]: io.encode_jpeg(shapes.render(scene, 64, seed=i)),
+                            keys[1]: shapes.describe(scene).encode(),
+                            keys[2]: io.encode_jpeg(shapes.render(negative, 64, seed=-i)),
+                            keys[3]: shapes.describe(negative).encode()})
+    config = tiny_config()
+    config.update(source="tripletdata", tripletdata={"shards": ["tripletdata/00000.tar", "tripletdata/00001.tar"]})
+    config["filter"] = {"enabled": True, "model": TINY, "keep_fraction": 0.5}
+    config["train"].update(methods=["tripletclip"], seeds=[0])
+    run(tmp_path, config, "results/train/tripletclip/seed0/checkpoint.pt")
+    for stage in ("download", "negate", "synthesize", "pack"):
+        assert not (tmp_path / "results" / stage).exists()
+    stats = io.read_json(tmp_path / "results/filter/stats.json")
+    assert (stats["in"], stats["kept"]) == (48, 24) and sum(stats["kept_per_shard"]) == 24
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c, d: c.update(source="coco", coco={"annotations": "nowhere.json", "image_dir": "."}),
+     "nowhere.json"),
+    (lambda c, d: c.update(source="webdataset", webdataset={"shards": "lab/{00000..00002}.tar"}),
+     "do not exist"),
+    (lambda c, d: c.update(source="webdataset", webdataset={"shards": "lab/00000.tar", "caption_key": "txt"}),
+     "its members are: caption, png"),
+    (lambda c, d: c.update(source="tripletdata", tripletdata={"shards": "lab/00000.tar"}), "neg_image"),
+    (lambda c, d: c["train"].update(init=str(d / "missing.pt")), "missing.pt"),
+    (lambda c, d: c.update(models={"clip": {"model": TINY}}), "is a method's name"),
+    (lambda c, d: c.update(models={"m": {"model": TINY, "pretraind": "openai"}}), "pretraind"),
+], ids=["coco-path", "webdataset-missing-shard", "webdataset-key", "tripletdata-key", "init-file", "model-name",
+        "model-key"])
+def test_a_wrong_source_or_model_fails_before_any_job(tmp_path, edit, message):
+    write_pairs(tmp_path / "lab/00000.tar", 0, 2)
+    config = tiny_config()
+    edit(config, tmp_path)
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n", "all")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and message in output, output[-3000:]
+    assert not (tmp_path / "results").exists()
