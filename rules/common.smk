@@ -1,4 +1,5 @@
 import os
+import re
 
 from snakemake.utils import validate
 
@@ -71,48 +72,142 @@ REAL_DATA_KEY = {"sugarcrepe": "benchmark", "retrieval": "datasets", "zeroshot":
                  "winoground": "examples", "similarity": "shards"}
 
 
-def model_spec(value):
-    """A `models:` entry, or train.init, as the spec the jobs load (tripletclip.models.ModelSpec): a key of `models:`
-    gives that entry; anything else is passed on as it is (a spec, a `local-dir:`/`hf-hub:` name, or a checkpoint
-    file of train.model)."""
-    if isinstance(value, str) and value in (config.get("models") or {}):
-        return config["models"][value]
-    return value
+MODEL_KEYS = ("model", "pretrained", "quick_gelu")
+SCHEMAS = ("local-dir:", "hf-hub:")  # open_clip's model names that carry their own weights
+
+
+def open_clip_model_names():
+    """Every architecture open_clip can build by name: its shipped configs and ours (read from the config files, as
+    importing open_clip would cost this DAG build seconds)."""
+    import importlib.util
+
+    folders = [os.path.join(importlib.util.find_spec("open_clip").submodule_search_locations[0], "model_configs"),
+               os.path.join(workflow.basedir, "tripletclip", "model_configs")]
+    return {name[:-5] for folder in folders for name in os.listdir(folder) if name.endswith(".json")}
+
+
+def is_checkpoint_file(pretrained):
+    """A `pretrained` that names a file rather than an open_clip tag (tags are bare names: openai, laion2b_...)."""
+    return (os.sep in pretrained or pretrained.startswith("~") or os.path.exists(pretrained)
+            or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")))
+
+
+def model_spec(value, where):
+    """`value`, a `models:` entry or train.init, as the spec dict every job loads (tripletclip.models.ModelSpec):
+    a key of `models:` gives that entry, a local-dir: or hf-hub: name the model, any other string a checkpoint file
+    of train.model. Checked before any job: the keys, the architecture's name, files that exist (with `~`
+    expanded). Tags and hub models are checked by the job (open_clip's registry, the hub cache)."""
+    import difflib
+
+    models = config.get("models") or {}
+    if isinstance(value, str):
+        if value in models:
+            value = models[value]
+        elif value.startswith(SCHEMAS):
+            value = {"model": value}
+        elif is_checkpoint_file(value):
+            value = {"model": config["train"]["model"], "pretrained": value}
+        else:
+            close = difflib.get_close_matches(value, list(models), n=1)
+            raise ValueError(f"{where}: {value!r} is not a key of models: ({', '.join(models) or 'it is empty'})"
+                             f"{f'; did you mean {close[0]!r}?' if close else ''}, nor a local-dir:/hf-hub: model "
+                             "or a checkpoint file")
+    unknown = sorted(set(value) - set(MODEL_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)} (a model has {', '.join(MODEL_KEYS)})")
+    spec = {"model": value["model"], "pretrained": value.get("pretrained"), "quick_gelu": bool(value.get("quick_gelu"))}
+    if spec["model"].startswith("local-dir:"):
+        spec["model"] = f"local-dir:{os.path.expanduser(spec['model'].removeprefix('local-dir:'))}"
+    if spec["pretrained"] and is_checkpoint_file(spec["pretrained"]):
+        spec["pretrained"] = os.path.expanduser(spec["pretrained"])
+    if spec["pretrained"] and spec["model"].startswith(SCHEMAS):
+        raise ValueError(f"{where}: a {spec['model'].split(':')[0]}: model carries its own weights; drop "
+                         f"`pretrained: {spec['pretrained']}`")
+    name = re.sub(r"[/]", "-", spec["model"])  # open_clip reads ViT-B/32 as ViT-B-32
+    if not spec["model"].startswith(SCHEMAS) and name not in (known := open_clip_model_names()):
+        close = difflib.get_close_matches(name, sorted(known), n=3)
+        raise ValueError(f"{where}: open_clip has no model {spec['model']!r}"
+                         + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    missing = [path for path in local_model_files(spec) if not os.path.exists(path)]
+    if missing:
+        raise ValueError(f"{where}: no such checkpoint file or local-dir: model {', '.join(missing)} (a relative "
+                         "path starts at the working directory)")
+    return spec
 
 
 def local_model_files(spec):
-    """The files on disk that a model spec loads (a checkpoint, a local-dir), as inputs: a job reruns when they
-    change, and one that is missing stops the run before any job."""
-    if isinstance(spec, str):
-        spec = ({"model": spec} if spec.startswith(("local-dir:", "hf-hub:")) else
-                {"model": config["train"]["model"], "pretrained": spec})
+    """The files on disk that a model spec loads (a checkpoint, a local-dir), as inputs: its jobs rerun when they
+    change."""
     paths = [spec["model"].removeprefix("local-dir:")] if spec["model"].startswith("local-dir:") else []
-    pretrained = spec.get("pretrained")
-    if pretrained and (os.sep in pretrained or os.path.splitext(pretrained)[1] in (".pt", ".pth", ".bin",
-                                                                                   ".safetensors")):
-        paths.append(pretrained)  # a file, not an open_clip tag (tags are bare names like openai)
-    missing = [path for path in paths if not os.path.exists(path)]
-    if missing:
-        raise ValueError(f"no such checkpoint file or local-dir model: {', '.join(missing)} (a relative path starts "
-                         "at the working directory)")
+    if spec["pretrained"] and is_checkpoint_file(spec["pretrained"]):
+        paths.append(spec["pretrained"])
     return paths
 
 
 # The models evaluated beside the trained ones, by report row: the `models:` block, and train.init when it is not
 # one of those (its row is then "init"). A row's name is also its file name, so none may be a method's.
-EVAL_MODELS = dict(config.get("models") or {})
-INIT = config["train"]["init"] if METHODS else None
+EVAL_MODELS = {name: model_spec(value, f"models.{name}") for name, value in (config.get("models") or {}).items()}
+INIT = model_spec(config["train"]["init"], "train.init") if METHODS and config["train"]["init"] else None
 INIT_ROW = None
-if INIT is not None:
-    INIT_ROW = INIT if isinstance(INIT, str) and INIT in EVAL_MODELS else "init"
+if INIT:
+    INIT_ROW = next((name for name, spec in EVAL_MODELS.items() if config["train"]["init"] == name), "init")
     if INIT_ROW == "init":
         if "init" in EVAL_MODELS:
             raise ValueError("models: `init` is the report's row for train.init; name that model otherwise")
-        EVAL_MODELS["init"] = model_spec(INIT)
-for _name, _spec in EVAL_MODELS.items():
+        EVAL_MODELS["init"] = INIT
+for _name in EVAL_MODELS:
     if _name in ("clip", "negclip", "negimage", "tripletclip", "ceclip"):
         raise ValueError(f"models: {_name!r} is a method's name (its report row); name that model otherwise")
-    local_model_files(_spec)
+if not RUNS and not EVAL_MODELS:
+    raise ValueError("nothing to run: train.methods is empty and models: names no model to evaluate")
+if config["train"]["lock_image"] and config["train"]["lock_text"]:
+    raise ValueError("train.lock_image and train.lock_text are both true: nothing would train but the logit scale")
+
+
+def benchmark_paths(benchmark):
+    """(config key, path) of every file or folder of real data that `benchmark`'s eval block names."""
+    block, key = config["eval"][benchmark], f"eval.{benchmark}"
+    if benchmark in ("retrieval", "zeroshot", "aro"):
+        return [(f"{key}.datasets.{name}.{field}", dataset[field]) for name, dataset in block["datasets"].items()
+                for field in ("annotations", "image_dir") if dataset.get(field)]
+    if benchmark == "similarity":
+        return [(f"{key}.shards", shard) for shard in block["shards"]]
+    fields = {"sugarcrepe": ("benchmark", "image_dir"), "winoground": ("examples", "image_dir")}[benchmark]
+    return [(f"{key}.{field}", block[field]) for field in fields if block.get(field)]
+
+
+def check_benchmark_data():
+    """Refuse, before any job, real benchmark data that is not there (a glob must match something)."""
+    import glob
+
+    missing = [f"{key}: {path}" for benchmark in BENCHMARKS if config["eval"][benchmark].get(REAL_DATA_KEY[benchmark])
+               for key, path in benchmark_paths(benchmark) if not glob.glob(os.path.expanduser(path))]
+    if missing:
+        raise ValueError("no such benchmark data (a relative path starts at the working directory; README, "
+                         "\"Evaluation and the report\", says where each comes from): " + "; ".join(missing))
+
+
+def check_no_training_on_test_data():
+    """Refuse training data that a benchmark evaluates on: TripletData shards that the similarity benchmark reads,
+    or a COCO split that a retrieval dataset of the same split file tests on."""
+    def same(a, b):
+        return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+
+    if "similarity" in BENCHMARKS and config["eval"]["similarity"].get("shards") and SHARD_PATHS:
+        both = [s for s in config["eval"]["similarity"]["shards"] if any(same(s, t) for t in SHARD_PATHS)]
+        if both:
+            raise ValueError(f"eval.similarity.shards holds training shards: {', '.join(both)}")
+    if config["source"] == "coco" and "retrieval" in BENCHMARKS:
+        for name, dataset in (config["eval"]["retrieval"].get("datasets") or {}).items():
+            if same(dataset["annotations"], config["coco"]["annotations"]) and dataset.get("split", "test") in \
+                    config["coco"]["splits"]:
+                raise ValueError(f"coco.splits trains on {dataset.get('split', 'test')!r}, the split that "
+                                 f"eval.retrieval.datasets.{name} tests on")
+
+
+check_benchmark_data()
+if METHODS:
+    check_no_training_on_test_data()
 
 
 wildcard_constraints:

@@ -23,13 +23,13 @@ rule train:
     input:
         shards="results/train/shards.json",
         val=val_shard(),
-        init=local_model_files(INIT) if INIT else [],
+        init=local_model_files(INIT) if INIT else [],  # the init's weights: a new init retrains every method
     output:
         checkpoint="results/train/{method}/seed{seed}/checkpoint.pt",
         log_csv="results/train/{method}/seed{seed}/log.csv",
         metrics="results/train/{method}/seed{seed}/metrics.json",
     params:
-        train={**config["train"], "init": model_spec(INIT) if INIT else None},
+        train={**config["train"], "init": INIT},
         layout=train_layout(),  # (nodes, processes per node)
     threads: res("train", "cpus_per_task")
     # Every training starts before any export or evaluation: those short jobs then fill the cores beside the last,

@@ -181,19 +181,24 @@ def test_webdataset_shards_are_negated_and_packed_from_their_own_keys(tmp_path):
     assert samples[0]["jpg"][:8] == b"\x89PNG\r\n\x1a\n"  # the lab's bytes, as they were
 
 
-def test_tripletdata_is_trained_on_directly_through_the_quality_filter(tmp_path):
+def write_tripletdata(path, seed, count):
+    """`count` shapes-world triplets in TripletData's format, keyed 000000, 000001, ..."""
     keys = data.FORMATS["tripletdata"]
     heldout = shapes.heldout_combos(0, 6)
-    for shard in range(2):
-        with io.shard_writer(tmp_path / f"tripletdata/{shard:05d}.tar") as sink:
-            for i in range(24):  # the same keys in both shards, as shards written one by one may have
-                rng = random.Random(100 * shard + i)
-                scene = shapes.sample_scene(rng, "train", heldout)
-                negative = shapes.negative(scene, "swap_att", rng) or shapes.negative(scene, "replace_att", rng)
-                sink.write({"__key__": f"{i:06d}", keys[0]: io.encode_jpeg(shapes.render(scene, 64, seed=i)),
-                            keys[1]: shapes.describe(scene).encode(),
-                            keys[2]: io.encode_jpeg(shapes.render(negative, 64, seed=-i)),
-                            keys[3]: shapes.describe(negative).encode()})
+    with io.shard_writer(path) as sink:
+        for i in range(count):
+            rng = random.Random(seed + i)
+            scene = shapes.sample_scene(rng, "train", heldout)
+            negative = shapes.negative(scene, "swap_att", rng) or shapes.negative(scene, "replace_att", rng)
+            sink.write({"__key__": f"{i:06d}", keys[0]: io.encode_jpeg(shapes.render(scene, 64, seed=i)),
+                        keys[1]: shapes.describe(scene).encode(),
+                        keys[2]: io.encode_jpeg(shapes.render(negative, 64, seed=-i)),
+                        keys[3]: shapes.describe(negative).encode()})
+
+
+def test_tripletdata_is_trained_on_directly_through_the_quality_filter(tmp_path):
+    for shard in range(2):  # the same keys in both shards, as shards written one by one may have
+        write_tripletdata(tmp_path / f"tripletdata/{shard:05d}.tar", 100 * shard, 24)
     config = tiny_config()
     config.update(source="tripletdata", tripletdata={"shards": ["tripletdata/00000.tar", "tripletdata/00001.tar"]})
     config["filter"] = {"enabled": True, "model": TINY, "keep_fraction": 0.5}
@@ -216,8 +221,18 @@ def test_tripletdata_is_trained_on_directly_through_the_quality_filter(tmp_path)
     (lambda c, d: c["train"].update(init=str(d / "missing.pt")), "missing.pt"),
     (lambda c, d: c.update(models={"clip": {"model": TINY}}), "is a method's name"),
     (lambda c, d: c.update(models={"m": {"model": TINY, "pretraind": "openai"}}), "pretraind"),
+    (lambda c, d: c["train"].update(init={"model": TINY, "pretraind": "x.pt"}), "'pretraind' was unexpected"),
+    (lambda c, d: (c.update(models={"openai-b32": {"model": "ViT-B-32-quickgelu", "pretrained": "openai"}}),
+                   c["train"].update(init="openai-b23")), "did you mean 'openai-b32'?"),
+    (lambda c, d: c.update(models={"m": {"model": "ViT-B32", "pretrained": "openai"}}), "did you mean ViT-B-32"),
+    (lambda c, d: c.update(models={"m": {"model": "hf-hub:org/name", "pretrained": "openai"}}),
+     "carries its own weights"),
+    (lambda c, d: c["train"].update(lock_image=True, lock_text=True), "nothing would train"),
+    (lambda c, d: c["train"].update(methods=[]), "nothing to run"),
+    (lambda c, d: c["eval"]["sugarcrepe"].update(benchmark="data/sugarcrepe"), "eval.sugarcrepe.benchmark"),
 ], ids=["coco-path", "webdataset-missing-shard", "webdataset-key", "tripletdata-key", "init-file", "model-name",
-        "model-key"])
+        "model-key", "init-key", "init-name", "architecture", "hub-and-file", "both-towers-locked", "nothing-to-run",
+        "benchmark-data"])
 def test_a_wrong_source_or_model_fails_before_any_job(tmp_path, edit, message):
     write_pairs(tmp_path / "lab/00000.tar", 0, 2)
     config = tiny_config()
@@ -226,4 +241,26 @@ def test_a_wrong_source_or_model_fails_before_any_job(tmp_path, edit, message):
     result = snakemake(tmp_path, "-n", "all")
     output = result.stdout + result.stderr
     assert result.returncode != 0 and message in output, output[-3000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_training_on_what_a_benchmark_tests_on_is_refused(tmp_path):
+    write_tripletdata(tmp_path / "td/00000.tar", 0, 2)
+    world.write_karpathy(tmp_path / "coco", num_images=4, image_size=32, seed=0, heldout_combos=6, hollow_rate=0.2,
+                         test_images=2)
+    overlaps = {
+        "eval.similarity.shards holds training shards": dict(
+            source="tripletdata", tripletdata={"shards": "td/00000.tar"}),
+        "coco.splits trains on 'test'": dict(
+            source="coco", coco={"annotations": "coco/dataset_coco.json", "image_dir": "coco",
+                                 "splits": ["train", "test"]})}
+    for message, change in overlaps.items():
+        config = tiny_config()
+        config.update(change)
+        config["eval"]["similarity"]["shards"] = ["td/00000.tar"]
+        config["eval"]["retrieval"]["datasets"] = {"coco": {"annotations": "coco/dataset_coco.json",
+                                                            "image_dir": "coco", "split": "test"}}
+        write_config(tmp_path, config)
+        result = snakemake(tmp_path, "-n", "all")
+        assert result.returncode != 0 and message in result.stdout + result.stderr, result.stdout[-3000:]
     assert not (tmp_path / "results").exists()

@@ -126,7 +126,7 @@ def test_named_models_are_rows_without_seed_after_the_trained_methods(tmp_path):
     assert rows(overview) == {"tripletclip": ["76.00 ± 1.41"], "clip": ["71.50 ± 0.71"], "openai-b32 *": ["73.00"],
                               "laion-b32 *": ["74.50"]}
     assert list(rows(overview)) == ["tripletclip", "clip", "openai-b32 *", "laion-b32 *"]
-    footnote = r"\* not trained here: evaluated as given in `models:`, one evaluation, no seed."
+    footnote = report.FOOTNOTE
     assert overview.strip().endswith(footnote)
     sugarcrepe = text.split("### SugarCrepe accuracy (%)")[1]
     assert rows(sugarcrepe)["laion-b32 *"] == ["81.00", "71.00", "74.50"]  # Replace obj, Add att, Avg
@@ -245,7 +245,7 @@ def test_an_evaluation_only_report_writes_every_output(tmp_path):
                                                     "laion-b32 *": ["74.50", "9.00", "0.750", "0.850"]}
     assert "paired by seed" not in text
     # the overview and each of the three benchmarks' tables
-    assert text.count(r"\* not trained here: evaluated as given in `models:`, one evaluation, no seed.") == 4
+    assert text.count(report.FOOTNOTE) == 4
 
 
 def test_plots_show_named_models_and_only_trained_runs_train(tmp_path, monkeypatch):

@@ -144,6 +144,8 @@ class ModelSpec:
             raise ValueError(f"model spec: `model` must be a non-empty string, not {self.model!r}")
         if isinstance(self.pretrained, os.PathLike):
             object.__setattr__(self, "pretrained", os.fspath(self.pretrained))
+        if isinstance(self.pretrained, str) and self.pretrained.startswith("~"):
+            object.__setattr__(self, "pretrained", os.path.expanduser(self.pretrained))
         if self.pretrained is not None and (not isinstance(self.pretrained, str) or not self.pretrained.strip()):
             raise ValueError(f"model spec {self.model}: `pretrained` must be a tag or a file path, "
                              f"not {self.pretrained!r}")

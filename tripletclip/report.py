@@ -38,7 +38,8 @@ COLUMNS = ["method", "seed", "trained", "benchmark", "metric", "value"]
 # The row label of a model of `models:`, and the footnote under every table holding one. The footnote's asterisk
 # is escaped: at the start of a line Markdown would take it for a bullet.
 MARK = "*"
-FOOTNOTE = r"\* not trained here: evaluated as given in `models:`, one evaluation, no seed."
+FOOTNOTE = (r"\* not trained here: evaluated as given (in `models:`, or `train.init` as the row `init`), one "
+            "evaluation, no seed.")
 
 
 def collect(eval_paths: list[str]) -> pd.DataFrame:

@@ -51,7 +51,7 @@ def expand_shards(shards: str | list[str]) -> list[str]:
     paths = [os.path.expanduser(path) for item in items for path in braceexpand.braceexpand(str(item))]
     if not paths:
         raise ValueError("no shards: give a path, a brace pattern like /data/cc3m/{00000..00331}.tar, or a list")
-    counts = collections.Counter(paths)
+    counts = collections.Counter(os.path.normpath(path) for path in paths)  # lab/x.tar and ./lab/x.tar are one
     twice = [path for path, n in counts.items() if n > 1]
     if twice:
         raise ValueError(f"{len(twice)} shard paths come more than once: {_some(twice)}")
@@ -83,7 +83,7 @@ def _no_gc():
 def _load_karpathy(annotations: str) -> list[dict]:
     """The `images` of Karpathy's split file, every field we read checked. ValueError for a missing file, a file that
     is not JSON, or one that lacks a field (named, with the image's position)."""
-    path = Path(annotations)
+    path = Path(annotations).expanduser()
     if not path.is_file():
         raise ValueError(f"coco.annotations: {annotations} does not exist (Karpathy's dataset_coco.json, from "
                          "cs.stanford.edu/people/karpathy/deepimagesent)")
@@ -159,9 +159,9 @@ def _pairs(annotations: str, splits: list[str]) -> list[dict]:
 
 def image_candidates(image_dir: str, relpath: str) -> list[Path]:
     """Where an image may lie: COCO's layout (image_dir/val2014/NAME) first, then a flat folder (image_dir/NAME)."""
-    candidates = [Path(image_dir) / relpath]
+    candidates = [Path(image_dir).expanduser() / relpath]
     if "/" in relpath:
-        candidates.append(Path(image_dir) / relpath.rpartition("/")[2])
+        candidates.append(Path(image_dir).expanduser() / relpath.rpartition("/")[2])
     return candidates
 
 
@@ -176,7 +176,7 @@ def check_coco(annotations: str, image_dir: str, splits: list[str]) -> int:
     pairs = coco_pairs(annotations, splits)
     if not pairs:
         raise ValueError(f"coco.splits: the images of {', '.join(splits)} in {annotations} have no sentences")
-    if not image_dir or not Path(image_dir).is_dir():
+    if not image_dir or not Path(image_dir).expanduser().is_dir():
         raise ValueError(f"coco.image_dir: {image_dir} is not a folder (it holds train2014/ and val2014/, or every "
                          "image)")
     if _find_image(image_dir, pairs[0]["image"]) is None:

@@ -312,7 +312,8 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
         if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
             now = time.time()
             row = {"step": step, "pairs_seen": step * cfg.batch_size, "epoch": position[0],
-                   "lr": scheduler.get_last_lr()[0], "logit_scale": net.logit_scale.exp().item(),
+                   # train.lr's schedule: the last group is the logit scale's, which no tower lr or lock moves
+                   "lr": scheduler.get_last_lr()[-1], "logit_scale": net.logit_scale.exp().item(),
                    "samples_per_s": round((step - window_step) * cfg.batch_size / (now - window_start), 1),
                    "seconds": round(seconds, 2), **{k: round(v.item(), 5) for k, v in terms.items()}}
             window_start, window_step = now, step
