@@ -6,6 +6,9 @@ from snakemake.utils import validate
 from tripletclip import tables
 from tripletclip.evals import BENCHMARKS as ALL_BENCHMARKS
 
+if not os.path.isfile("config.yaml"):  # the Snakefile's configfile, which Snakemake skips when it is missing
+    raise ValueError(f"no config.yaml in the working directory {os.getcwd()}: copy the repository's "
+                     f"({os.path.join(workflow.basedir, 'config.yaml')}) there; --configfile files apply on top of it")
 # Fails before any job runs, naming the offending key; also fills the schema's defaults.
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
@@ -164,6 +167,20 @@ if config["train"]["lock_image"] and config["train"]["lock_text"]:
     raise ValueError("train.lock_image and train.lock_text are both true: nothing would train but the logit scale")
 
 
+def report_baseline():
+    """The model every other is compared with item by item (report.baseline): the config's, else the init model
+    when fine-tuning, else clip when trained, else the first model of `models:`."""
+    rows = list(METHODS) + list(EVAL_MODELS)
+    chosen = config["report"]["baseline"]
+    if chosen is not None and chosen not in rows:
+        raise ValueError(f"report.baseline: {chosen!r} is neither a method of train.methods nor a model of models: "
+                         f"({', '.join(rows)})")
+    return chosen or INIT_ROW or ("clip" if "clip" in METHODS else rows[0])
+
+
+REPORT_BASELINE = report_baseline()
+
+
 def benchmark_paths(benchmark):
     """(config key, path) of every file or folder of real data that `benchmark`'s eval block names."""
     block, key = config["eval"][benchmark], f"eval.{benchmark}"
@@ -257,10 +274,22 @@ def val_shard():
     return ["results/world/val.tar"] if config["source"] == "shapes" else []
 
 
-def eval_outputs(benchmark):
-    """Every evaluation of `benchmark`: each trained model's, then each model of EVAL_MODELS."""
+def model_outputs(benchmark):
+    """Every model's evaluation of `benchmark`: each trained model's, then each model of EVAL_MODELS."""
     return (expand(f"results/eval/{benchmark}/{{run}}.json", run=RUNS)
             + expand(f"results/eval/{benchmark}/models/{{model}}.json", model=list(EVAL_MODELS)))
+
+
+# The benchmarks that pick between captions (tripletclip.blind.BENCHMARKS), and the text-only scorers a run has:
+# fitted on its training captions, or, without training, the length rule alone.
+BLIND = [b for b in ("sugarcrepe", "aro") if b in BENCHMARKS]
+BLIND_MODELS = [f"blind-{name}" for name in (("shorter", "frequent", "ngram", "novel") if METHODS else ("shorter",))]
+
+
+def eval_outputs(benchmark):
+    """Every evaluation of `benchmark`: the models', then the blind scorers' where it picks between captions."""
+    blind = expand(f"results/eval/{benchmark}/blind/{{model}}.json", model=BLIND_MODELS) if benchmark in BLIND else []
+    return model_outputs(benchmark) + blind
 
 
 def benchmark_spec(benchmark):

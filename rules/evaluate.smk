@@ -34,7 +34,8 @@ for _benchmark in BENCHMARKS:
             model="results/models/{method}/seed{seed}",
             **benchmark_spec(_benchmark),
         output:
-            f"results/eval/{_benchmark}/{{method}}/seed{{seed}}.json",
+            json=f"results/eval/{_benchmark}/{{method}}/seed{{seed}}.json",
+            samples=f"results/eval/{_benchmark}/{{method}}/seed{{seed}}.parquet",
         params:
             benchmark=_benchmark,
             options=config["eval"][_benchmark],
@@ -60,7 +61,8 @@ for _benchmark in BENCHMARKS:
             local=lambda wildcards: local_model_files(EVAL_MODELS[wildcards.model]),
             **benchmark_spec(_benchmark),
         output:
-            f"results/eval/{_benchmark}/models/{{model}}.json",
+            json=f"results/eval/{_benchmark}/models/{{model}}.json",
+            samples=f"results/eval/{_benchmark}/models/{{model}}.parquet",
         params:
             benchmark=_benchmark,
             model=lambda wildcards: EVAL_MODELS[wildcards.model],  # only its own spec: another model's edit reruns not this
@@ -79,6 +81,32 @@ for _benchmark in BENCHMARKS:
             "../envs/train.yaml"
         script:
             "../workflow_scripts/evaluate.py"
+
+    if _benchmark in BLIND:
+
+        rule:
+            name:
+                f"blind_{_benchmark}"
+            input:
+                # the benchmark's items, as one model's per-sample table holds them (any model's: same items)
+                pairs=model_outputs(_benchmark)[0].removesuffix(".json") + ".parquet",
+                shards="results/train/shards.json" if METHODS else [],
+            output:
+                json=expand(f"results/eval/{_benchmark}/blind/{{model}}.json", model=BLIND_MODELS),
+                samples=expand(f"results/eval/{_benchmark}/blind/{{model}}.parquet", model=BLIND_MODELS),
+            params:
+                benchmark=_benchmark,
+                captions=3000,  # training captions the scorers are fitted on
+            log:
+                f"logs/eval/{_benchmark}/blind.log",
+            benchmark:
+                f"logs/eval/{_benchmark}/blind.benchmark.tsv"
+            resources:
+                **resources_of("eval"),
+            conda:
+                "../envs/train.yaml"
+            script:
+                "../workflow_scripts/blind.py"
 
     rule:
         name:

@@ -3,6 +3,9 @@ rule report:
     summary, wide), Markdown, and the plots; the plots and the wide table are items of `snakemake --report`."""
     input:
         evals=[path for benchmark in BENCHMARKS for path in eval_outputs(benchmark)],
+        samples=[path.removesuffix(".json") + ".parquet" for benchmark in BENCHMARKS
+                 for path in eval_outputs(benchmark)],
+        specs=[benchmark_spec(b)["spec"] for b in BENCHMARKS if benchmark_spec(b)],  # where their images are
         metrics=expand("results/train/{run}/metrics.json", run=RUNS),
         logs=expand("results/train/{run}/log.csv", run=RUNS),
     output:
@@ -15,9 +18,14 @@ rule report:
         similarity_plot=report("results/report/similarity.png", caption="../report/similarity.rst",
                                category="Results"),
         training_plot=report("results/report/training.png", caption="../report/training.rst", category="Training"),
+        significance="results/report/significance.csv",
+        browse=report("results/report/browse.html", caption="../report/browse.rst", category="Results"),
     params:
         runs=[(method, seed) for method in METHODS for seed in SEEDS],
         init=INIT_ROW,  # the row of the model every method was fine-tuned from: the report's difference table
+        baseline=REPORT_BASELINE,
+        real_data={b: config["eval"][b] for b in BENCHMARKS if not benchmark_spec(b)},
+        significance={key: config["report"][key] for key in ("resamples", "confidence")} | {"seed": config["seed"]},
     log:
         "logs/report.log",
     benchmark:

@@ -6,6 +6,7 @@ answers are worked out by hand (tests/helpers/colour_model.py)."""
 import io as bytes_io
 import json
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -87,13 +88,18 @@ def test_winoground_scores_are_the_same_from_the_parquet_and_the_jsonl_layout(tm
         "parquet folder of shards": {"examples": "sharded"},
     }.items():
         results[layout] = winoground.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path), batch_size=4)
-    for layout, (metrics, details) in results.items():
+    for layout, (metrics, details, samples) in results.items():
         assert metrics == pytest.approx(EXPECTED), layout
         assert details["per_tag"]["a"] == pytest.approx({"text": 100.0, "image": 50.0, "group": 50.0}), layout
         assert details["per_tag"]["b"] == {"text": 0.0, "image": 0.0, "group": 0.0}, layout
         assert details["examples"] == 3 and details["layout"] == layout.split()[0]
-    first = results["jsonl file"][0]
-    assert all(metrics == first for metrics, _ in results.values())  # identical, not merely close
+    first, _, table = results["jsonl file"]
+    assert all(metrics == first for metrics, _, _ in results.values())  # identical, not merely close
+    # the same rows, the images named as the JSONL names them, whichever layout (the sharded one's order aside)
+    assert table["image_0"].tolist() == [e["image_0"] for e in EXAMPLES]
+    assert table["sample_id"].tolist() == ["0", "1", "2"] and table["category"].tolist() == ["a", "a", "b"]
+    for layout, (_, _, samples) in results.items():
+        pd.testing.assert_frame_equal(samples.sort_values("sample_id", ignore_index=True), table, obj=layout)
 
 
 def test_winoground_says_what_it_expected_and_found(tmp_path):
@@ -251,8 +257,12 @@ def test_winoground_parquet_gives_the_similarities_the_jsonl_layout_gives(tmp_pa
     similarities, results = [], []
     scores = winoground.scores
     monkeypatch.setattr(winoground, "scores", lambda *s: similarities.append(s) or scores(*s))
+    tables = []
     for root, layout_spec in ((tmp_path / "files", spec), (tmp_path, {"examples": "hub"})):
-        metrics, details = winoground.evaluate(model, clip_preprocess, clip_tokenizer, layout_spec, str(root), 4)
+        metrics, details, samples = winoground.evaluate(model, clip_preprocess, clip_tokenizer, layout_spec,
+                                                        str(root), 4)
         results.append((metrics, details["per_tag"]))
+        tables.append(samples)
     assert len(similarities[0][0]) == 6 and all(torch.equal(a, b) for a, b in zip(*similarities))
     assert results[0] == results[1]
+    pd.testing.assert_frame_equal(tables[0], tables[1])  # every similarity and name, bit for bit

@@ -32,11 +32,23 @@ def test_retrieval_recalls_on_a_karpathy_json(tmp_path):
     entries.append({"filename": "red.jpg", "filepath": "val2014", "split": "train", "sentences": [{"raw": "red"}]})
     io.write_json(tmp_path / "dataset_coco.json", {"images": entries})
     spec = {"datasets": {"coco": {"annotations": "dataset_coco.json", "image_dir": "."}}}
-    metrics, details = retrieval.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path), batch_size=2)
+    metrics, details, samples = retrieval.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path),
+                                                   batch_size=2)
     assert metrics["coco_i2t_r1"] == pytest.approx(200 / 3)
     assert metrics["coco_t2i_r1"] == pytest.approx(75.0)
     assert metrics["coco_i2t_r5"] == metrics["coco_t2i_r5"] == metrics["coco_t2i_r10"] == 100.0
     assert details["coco"] == {"images": 3, "captions": 4}  # the train-split entry is left out
+    # one row per query: the two misses above, each with what beat its own caption / image
+    red, green, blue = (f"val2014/{c}.jpg" for c in ("red", "green", "blue"))
+    assert samples.values.tolist() == [
+        ["coco_i2t", "0", False, 2, red, "green red red", "red red red green"],
+        ["coco_i2t", "1", True, 1, green, "green", "green"],
+        ["coco_i2t", "2", True, 1, blue, "blue blue green", "blue blue green"],
+        ["coco_t2i", "0", True, 1, red, "green red red", red],
+        ["coco_t2i", "1", True, 1, green, "green", green],
+        ["coco_t2i", "2", False, 2, green, "red red red green", red],
+        ["coco_t2i", "3", True, 1, blue, "blue blue green", blue]]
+    assert retrieval.metrics_from_samples(samples) == metrics
     with pytest.raises(ValueError, match="no image of split 'test2'"):
         retrieval.evaluate(ColourModel(), preprocess, tokenizer,
                            {"datasets": {"x": {"annotations": "dataset_coco.json", "image_dir": ".", "split": "test2"}}},
@@ -51,9 +63,15 @@ def test_zeroshot_top1_top5_on_an_image_folder(tmp_path):
     (tmp_path / "names.txt").write_text("blue\ngreen\nred\n", encoding="utf-8")  # the sorted folder order
     (tmp_path / "templates.txt").write_text("a {} thing\na photo of a {}\n", encoding="utf-8")
     spec = {"datasets": {"toy": {"image_dir": "val", "classnames": "names.txt", "templates": "templates.txt"}}}
-    metrics, details = zeroshot.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
+    metrics, details, samples = zeroshot.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
     assert metrics == {"toy_top1": pytest.approx(80.0), "toy_top5": 100.0}
     assert details["toy"]["top1_per_class"] == {"blue": 100.0, "green": 50.0, "red": 100.0}
+    assert samples.drop(columns="rank").values.tolist() == [
+        ["toy", "blue/a.png", True, "blue", "blue", 0, 0], ["toy", "green/a.png", True, "green", "green", 1, 1],
+        ["toy", "green/b.png", False, "green", "red", 1, 2],  # the red image filed as green
+        ["toy", "red/a.png", True, "red", "red", 2, 2], ["toy", "red/b.png", True, "red", "red", 2, 2]]
+    ranks = samples["rank"].tolist()
+    assert ranks[:2] + ranks[3:] == [1] * 4 and ranks[2] in (2, 3)  # green ties blue at 0: topk's order decides
     (tmp_path / "names.txt").write_text("blue\ngreen\n", encoding="utf-8")
     with pytest.raises(ValueError, match="2 class names for 3 class folders"):
         zeroshot.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
@@ -85,11 +103,21 @@ def test_aro_relation_and_attribution_crop_and_macro_average(tmp_path):
     spec = {"datasets": {
         "vg_relation": {"kind": "relation", "annotations": "rel.json", "image_dir": "images"},
         "vg_attribution": {"kind": "attribution", "annotations": "att.json", "image_dir": "images", "min_count": 2}}}
-    metrics, details = aro.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
+    metrics, details, samples = aro.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
     assert metrics["vg_relation"] == pytest.approx(50.0)  # macro: on 100 %, under 0 %
     assert details["vg_relation"]["micro"] == pytest.approx(200 / 3)
     assert metrics["vg_attribution"] == pytest.approx(50.0)  # green_red (1 sample) is below min_count
     assert details["vg_attribution"]["per_group"] == {"red_blue": 50.0}
+    columns = ["category", "sample_id", "correct", "score_positive", "score_negative", "kind", "group", "averaged"]
+    assert samples[columns].values.tolist() == [
+        ["vg_relation", "0", True, 1.0, 0.0, "relation", "on", True],
+        ["vg_relation", "1", True, 1.0, 0.0, "relation", "on", True],
+        ["vg_relation", "2", False, 0.0, 1.0, "relation", "under", True],  # the right half is blue
+        ["vg_attribution", "0", True, 1.0, 0.0, "attribution", "red_blue", True],
+        ["vg_attribution", "1", False, 0.0, 1.0, "attribution", "red_blue", True],
+        ["vg_attribution", "2", False, 1.0, 1.0, "attribution", "green_red", False]]  # a tie; below min_count
+    assert samples["negative_captions"].tolist() == [[n] for n in samples["negative_caption"]]
+    assert aro.metrics_from_samples(samples) == metrics
 
 
 def test_aro_vg_relation_leaves_out_the_relations_its_authors_leave_out(tmp_path):
@@ -103,7 +131,8 @@ def test_aro_vg_relation_leaves_out_the_relations_its_authors_leave_out(tmp_path
     io.write_json(tmp_path / "visual_genome_relation.json", relation)
     spec = {"datasets": {"vg_relation": {"kind": "relation", "annotations": "visual_genome_relation.json",
                                          "image_dir": "images"}}}
-    metrics, details = aro.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
+    metrics, details, samples = aro.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
+    assert samples["averaged"].tolist() == [True, True, True, False, False]
     # the authors' average: on 50 %, under 100 %; over every relation: on 50, under, near, next to 100
     assert metrics == pytest.approx({"vg_relation": 75.0, "vg_relation_all_relations": 87.5})
     assert list(metrics) == ["vg_relation", "vg_relation_all_relations"]  # the report keeps this column order
@@ -135,8 +164,13 @@ def test_aro_order_perturbations_and_ties_going_to_the_original(tmp_path):
     solid(tmp_path / "val2014" / "r.jpg", "red")
     io.write_json(tmp_path / "order.json", [{"image": "val2014/r.jpg", "caption": ["red and green", "green red"]}])
     spec = {"datasets": {"coco_order": {"kind": "order", "annotations": "order.json", "image_dir": "."}}}
-    metrics, details = aro.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
+    metrics, details, samples = aro.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
     assert metrics == {"coco_order": 100.0} and details["coco_order"] == {"samples": 2}
+    assert samples[["sample_id", "correct", "image", "caption", "kind"]].values.tolist() == [
+        ["0/0", True, "val2014/r.jpg", "red and green", "order"], ["0/1", True, "val2014/r.jpg", "green red", "order"]]
+    for _, row in samples.iterrows():  # every perturbation ties with the original; the first is shown
+        assert row["scores_negative"] == [row["score_positive"]] * 4 == [row["score_negative"]] * 4
+        assert row["negative_caption"] == row["negative_captions"][0] and len(row["negative_captions"]) == 4
     # a perturbation equal to the original ties with it exactly, whatever the model and wherever it stands
     import torch
 
@@ -144,8 +178,9 @@ def test_aro_order_perturbations_and_ties_going_to_the_original(tmp_path):
     torch.manual_seed(0)
     model, _, clip_preprocess, clip_tokenizer = models.create("ViT-Tiny-P16-64")
     entries = [{"image": "val2014/r.jpg", "caption": f"a red circle number {i} next to a square"} for i in range(12)]
-    correct = aro._order(model.eval(), clip_preprocess, clip_tokenizer, entries, tmp_path,
-                         lambda caption, key: [caption] * 4, 30, 256, "cpu")
+    _, scores = aro._order(model.eval(), clip_preprocess, clip_tokenizer, entries, tmp_path,
+                           lambda caption, key: [caption] * 4, 30, 256, "cpu")
+    correct = scores.argmax(dim=1) == 0
     assert correct.all() and len(correct) == 12
 
 
@@ -159,11 +194,20 @@ def test_winoground_text_image_and_group_scores(tmp_path):
         {"id": 2, "caption_0": "blue", "caption_1": "red", "image_0": "r", "image_1": "b", "tag": "b"},  # all wrong
     ]
     io.write_jsonl(tmp_path / "examples.jsonl", examples)
-    metrics, details = winoground.evaluate(ColourModel(), preprocess, tokenizer,
-                                           {"examples": "examples.jsonl", "image_dir": "images"}, str(tmp_path))
+    metrics, details, samples = winoground.evaluate(ColourModel(), preprocess, tokenizer,
+                                                    {"examples": "examples.jsonl", "image_dir": "images"},
+                                                    str(tmp_path))
     assert metrics == pytest.approx({"text": 200 / 3, "image": 100 / 3, "group": 100 / 3})
     assert details["per_tag"]["a"] == pytest.approx({"text": 100.0, "image": 50.0, "group": 50.0})
     assert details["per_tag"]["b"] == {"text": 0.0, "image": 0.0, "group": 0.0}
+    assert samples.drop(columns=["c0_i0", "c0_i1", "c1_i0", "c1_i1"]).values.tolist() == [
+        ["a", "0", True, True, True, True, "red", "blue", "r", "b"],
+        ["a", "1", False, True, False, False, "red", "red green", "r", "g"],
+        ["b", "2", False, False, False, False, "blue", "red", "r", "b"]]
+    half = 0.5 ** 0.5
+    assert samples[["c0_i0", "c0_i1", "c1_i0", "c1_i1"]].values.tolist() == [
+        pytest.approx([1, 0, 0, 1]), pytest.approx([1, 0, half, half]), pytest.approx([0, 1, 1, 0])]
+    assert samples.loc[1, "c1_i0"] == samples.loc[1, "c1_i1"]  # the tie, exactly
 
 
 def test_similarity_of_each_positive_and_its_negative(tmp_path):
@@ -176,12 +220,19 @@ def test_similarity_of_each_positive_and_its_negative(tmp_path):
     with io.shard_writer(tmp_path / "released.tar") as sink:  # TripletData's keys; K negatives, the first used
         sink.write({"__key__": "2", "image": jpg("blue"), "caption": "blue", "neg_image": jpg("blue"),
                     "neg_caption": "blue blue\ngreen"})
-    metrics, details = similarity.evaluate(ColourModel(), preprocess, tokenizer,
-                                           {"shards": ["ours.tar", "released.tar"], "samples": 10}, str(tmp_path))
+    metrics, details, samples = similarity.evaluate(ColourModel(), preprocess, tokenizer,
+                                                    {"shards": ["ours.tar", "released.tar"], "samples": 10},
+                                                    str(tmp_path))
     assert details["image"] == pytest.approx([0.0, 1.0], abs=0.02)  # JPEG shifts colours slightly
     assert details["text"] == pytest.approx([0.0, 1.0])
     assert metrics["text_mean"] == pytest.approx(0.5)
     assert details["read"] == 3 and details["skipped"] == 1
+    assert samples.drop(columns="cosine").values.tolist() == [
+        [encoder, key, shard, caption, negative] for encoder in ("image", "text")
+        for key, shard, caption, negative in (("0", "ours.tar", "red", "green"), ("2", "released.tar", "blue",
+                                                                                   "blue blue"))]
+    assert samples["cosine"].tolist() == pytest.approx([0.0, 1.0, 0.0, 1.0], abs=0.02)
+    assert similarity.metrics_from_samples(samples) == metrics
 
 
 @pytest.mark.parametrize("benchmark", BENCHMARKS)
@@ -215,8 +266,9 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
         assert len(counts) == len(shapes.COLOURS) * (len(shapes.COLOURS) - 1) and set(counts.values()) == {3}
         assert spec["datasets"]["shapes_attribution"]["min_count"] == 3
         only_relation = {"datasets": {"shapes_relation": spec["datasets"]["shapes_relation"]}}
-        metrics, details = aro.evaluate(ColourModel(), preprocess, tokenizer, only_relation, str(tmp_path))
+        metrics, details, samples = aro.evaluate(ColourModel(), preprocess, tokenizer, only_relation, str(tmp_path))
         assert metrics["shapes_relation"] == metrics["shapes_relation_all_relations"]  # nothing left out
+        assert samples["averaged"].all() and len(samples) == len(relation)
         assert details["shapes_relation"]["excluded"] == []
         order = io.read_json(tmp_path / "shapes_order.json")
         assert all((tmp_path / o["image"]).exists() and len(o["caption"]) == 2 for o in order)

@@ -66,8 +66,11 @@ def named_only(tmp_path_factory):
 def test_an_evaluation_only_run_scores_every_named_model_on_every_benchmark(named_only):
     workdir, _ = named_only
     long = pd.read_csv(workdir / "results/report/results.csv")
-    assert set(long["method"]) == {"bare", "open-clip-run"} and not long["trained"].any()
-    assert long["seed"].isna().all()
+    assert not long["trained"].any() and long["seed"].isna().all()
+    # without training captions to fit the others on, the length rule is the only text-only scorer
+    assert set(long.loc[long["method"] == "blind-shorter", "benchmark"]) == {"sugarcrepe", "aro"}
+    long = long[long["method"] != "blind-shorter"]
+    assert set(long["method"]) == {"bare", "open-clip-run"}
     assert {(m, b) for m, b in zip(long["method"], long["benchmark"])} == {
         (m, b) for m in ("bare", "open-clip-run") for b in BENCHMARKS}
     markdown = (workdir / "results/report/results.md").read_text(encoding="utf-8")
@@ -87,6 +90,9 @@ def test_adding_a_model_reruns_only_its_evaluations(named_only):
     assert planned.returncode == 0, planned.stderr[-3000:]
     assert planned_jobs(planned) == {"all": 1, "report": 1, **{f"eval_{b}_named": 1 for b in BENCHMARKS}}
     assert set(re.findall(r"output: results/eval/\w+/models/([\w-]+)\.json", planned.stdout)) == {"third"}
+    # `snakemake eval_sugarcrepe` evaluates every model, named ones included: here only the new one is missing
+    planned = snakemake(workdir, "-n", "eval_sugarcrepe")
+    assert planned_jobs(planned) == {"eval_sugarcrepe": 1, "eval_sugarcrepe_named": 1}, planned.stdout[-2000:]
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +127,13 @@ def test_coco_pairs_are_negated_packed_and_trained_on_without_a_download(finetun
 def test_the_init_model_is_a_row_and_each_method_is_compared_with_it(finetuned):
     workdir, _ = finetuned
     long = pd.read_csv(workdir / "results/report/results.csv")
-    assert list(dict.fromkeys(long["method"])) == ["clip", "ceclip", "pretrained"]
+    assert list(dict.fromkeys(long["method"]))[:3] == ["clip", "ceclip", "pretrained"]
     assert long.loc[long["method"] == "pretrained", "trained"].eq(False).all()
     markdown = (workdir / "results/report/results.md").read_text(encoding="utf-8")
     table = markdown.split("### Difference to the init model (pretrained)")[1].split("###")[0]
     value = long.set_index(["method", "benchmark", "metric"])["value"]
     gain = value["ceclip", "sugarcrepe", "avg"] - value["pretrained", "sugarcrepe", "avg"]
-    assert re.search(rf"\| ceclip +\| {re.escape(f'{gain:+.2f}')} ± 0\.00", table) and "zeroshot/shapes_top1" in table
+    assert re.search(rf"\| ceclip +\| {re.escape(f'{gain:+.2f}')} +\|", table) and "zeroshot/shapes_top1" in table
     metrics = io.read_json(workdir / "results/train/ceclip/seed0/metrics.json")
     assert metrics["model"] == f"fine-tuned from {TINY} (weights from {workdir / 'init.pt'}, QuickGELU)"
 
@@ -149,7 +155,7 @@ def test_a_model_fine_tuned_from_quickgelu_exports_the_network_it_trained(finetu
     # SugarCrepe's protocol gives the same accuracies through the export, the in-memory model and the DAG
     bench = workdir / "results/benchmarks/sugarcrepe"
     reference = sugarcrepe_per_sample(exported, bench)
-    in_memory_metrics, _ = sugarcrepe.evaluate(in_memory, loaded.preprocess_val, loaded.tokenizer,
+    in_memory_metrics, *_ = sugarcrepe.evaluate(in_memory, loaded.preprocess_val, loaded.tokenizer,
                                                io.read_json(bench / "spec.json"), str(bench))
     ours = io.read_json(workdir / "results/eval/sugarcrepe/ceclip/seed0.json")["metrics"]
     for category, accuracy in reference.items():

@@ -40,13 +40,21 @@ CASES = {
 
 def test_evaluator_gets_the_known_answer(tmp_path):
     write_benchmark(tmp_path, CASES)
-    results, details = sugarcrepe.evaluate(ColourModel(), preprocess, tokenizer, {"benchmark": str(tmp_path)},
-                                           batch_size=2)
+    results, details, samples = sugarcrepe.evaluate(ColourModel(), preprocess, tokenizer,
+                                                    {"benchmark": str(tmp_path)}, batch_size=2)
     expected = {"replace_obj": 100.0, "replace_att": 200 / 3, "replace_rel": 0.0, "swap_obj": 50.0, "swap_att": 50.0,
                 "add_obj": 100.0, "add_att": 0.0, "replace": (100 + 200 / 3) / 3, "swap": 50.0, "add": 50.0,
                 "avg": (100 + 200 / 3 + 50 + 50 + 100) / 7}  # the seven categories' mean, not the groups'
     assert results == pytest.approx(expected)
     assert details["samples"] == {c: len(CASES[c]) for c in sugarcrepe.CATEGORIES}
+    # one row per sample, in the categories' and the files' order, scored as worked out by hand above
+    assert samples[["category", "sample_id", "image", "caption", "negative_caption"]].values.tolist() == [
+        [category, str(i), f"{image}.png", positive, negative] for category in sugarcrepe.CATEGORIES
+        for i, (image, positive, negative) in enumerate(CASES[category])]
+    assert samples["correct"].tolist() == [True, True, True, False, False, True, False, False, True, True, False]
+    assert samples["score_positive"].tolist() == pytest.approx([1, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0.5 ** 0.5])
+    assert samples["score_negative"].tolist() == pytest.approx([0, 0, 0, 1, 1, 0, 1, 1, 0, 2 / 5 ** 0.5, 1])
+    assert sugarcrepe.metrics_from_samples(samples) == results
 
 
 def test_evaluator_says_when_the_folder_is_not_a_benchmark(tmp_path):
@@ -68,5 +76,7 @@ def test_shapes_benchmark_is_in_sugarcrepe_format_and_from_held_out_scenes(tmp_p
             assert (tmp_path / "images" / sample["filename"]).exists()
             pos, neg = shapes.parse(sample["caption"])[0], shapes.parse(sample["negative_caption"])[0]
             assert pos.combos() & heldout and pos != neg
-        if category == "add_obj":
-            assert all(len(shapes.parse(s["negative_caption"])[0].objects) == 3 for s in data.values())
+        if category == "add_obj":  # both directions: the negative adds a third object, or leaves it out
+            counts = {(len(shapes.parse(s["caption"])[0].objects), len(shapes.parse(s["negative_caption"])[0].objects))
+                      for s in data.values()}
+            assert counts == {(2, 3), (3, 2)}

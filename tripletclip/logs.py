@@ -27,4 +27,14 @@ def setup(log_path: str | os.PathLike | None = None, level: int = logging.INFO) 
     logging.basicConfig(
         level=level, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    sys.excepthook = _log_uncaught
     return logging.getLogger("tripletclip")
+
+
+def _log_uncaught(kind, error, traceback) -> None:
+    """An error that ends the process, with its traceback, in the log file as well as on stderr: Snakemake shows a
+    failed job's log (show-failed-logs), which would otherwise hold everything but the reason."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, traceback)
+        return
+    logging.getLogger("tripletclip").critical("failed: %s", error, exc_info=(kind, error, traceback))

@@ -38,8 +38,8 @@ COLUMNS = ["method", "seed", "trained", "benchmark", "metric", "value"]
 # The row label of a model of `models:`, and the footnote under every table holding one. The footnote's asterisk
 # is escaped: at the start of a line Markdown would take it for a bullet.
 MARK = "*"
-FOOTNOTE = (r"\* not trained here: evaluated as given (in `models:`, or `train.init` as the row `init`), one "
-            "evaluation, no seed.")
+FOOTNOTE = (r"\* not trained here: evaluated as given (`models:`, `train.init`), or a text-only scorer that never "
+            "sees the image (`blind-*`, fitted on the training captions); one evaluation, no seed.")
 
 
 def collect(eval_paths: list[str]) -> pd.DataFrame:
@@ -140,15 +140,17 @@ def _table(part: pd.DataFrame, column: str, sign: str = "") -> str:
     """`part` as Markdown, rows (labelled) x `column`: mean ± sd, or the one value of a model of `models:`, whose
     "± 0.00" would read as a spread measured over seeds; the footnote follows when such a row is present."""
     trained = _trained(part)
-    cells = [f"{m:{sign}.{_digits(b)}f} ± {s:.{_digits(b)}f}" if t else f"{m:{sign}.{_digits(b)}f}"
-             for b, m, s, t in zip(part["benchmark"], part["mean"], part["std"], trained)]
+    # one seed (or one evaluation) has no spread: "± 0.00" would read as one measured over seeds
+    cells = [f"{m:{sign}.{_digits(b)}f} ± {s:.{_digits(b)}f}" if t and n > 1 else f"{m:{sign}.{_digits(b)}f}"
+             for b, m, s, n, t in zip(part["benchmark"], part["mean"], part["std"], part["n"], trained)]
     names = [label(m, t) for m, t in zip(part["method"], trained)]
     table = part.assign(cell=cells, method=names).pivot(index="method", columns=column, values="cell").loc[
         list(dict.fromkeys(names)), list(dict.fromkeys(part[column]))]
     if column == "metric" and set(part["benchmark"]) == {"sugarcrepe"}:
         table = table.rename(columns=LABELS)
     # tabulate would parse a column of bare numbers ("73.00", a model of `models:` alone) and print 73
-    return table.to_markdown(disable_numparse=True) + ("\n\n" + FOOTNOTE if not trained.all() else "")
+    # a blind scorer has no row in the benchmarks it cannot take (retrieval, ...): an empty cell
+    return table.fillna("").to_markdown(disable_numparse=True) + ("\n\n" + FOOTNOTE if not trained.all() else "")
 
 
 def _overview(summary: pd.DataFrame, sign: str = "") -> str:
@@ -156,9 +158,53 @@ def _overview(summary: pd.DataFrame, sign: str = "") -> str:
     return _table(top.assign(column=top["benchmark"] + "/" + top["metric"]), "column", sign)
 
 
+def collect_samples(eval_paths: list[str], sample_paths: list[str]) -> pd.DataFrame:
+    """Every evaluation's per-sample table (tripletclip/evals: category, sample_id, correct, the scores) as one,
+    with the model, seed (<NA> for a model of `models:`) and benchmark of the eval JSON beside it."""
+    frames = []
+    for eval_path, sample_path in zip(eval_paths, sample_paths, strict=True):
+        result = io.read_json(eval_path)
+        trained = bool(result.get("trained", True))
+        frames.append(pd.read_parquet(sample_path).assign(
+            model=result["method"], seed=result["seed"] if trained else None, benchmark=result["benchmark"]))
+    return pd.concat(frames, ignore_index=True).astype({"seed": "Int64"}) if frames else pd.DataFrame()
+
+
+def _significance_table(part: pd.DataFrame, column: str) -> str:
+    """Models x `column`: the difference to the baseline with its 95 % interval, and ✓ where it holds."""
+    cells = part.assign(cell=[f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" + (" ✓" if h else "")
+                              for d, lo, hi, h in zip(part["difference"], part["low"], part["high"], part["holds"])])
+    return cells.pivot(index="model", columns=column, values="cell").loc[
+        list(dict.fromkeys(cells["model"])), list(dict.fromkeys(cells[column]))].fillna("").to_markdown(
+        disable_numparse=True)
+
+
+def significance_markdown(table: pd.DataFrame, baseline: str, confidence: float) -> str:
+    """The section of results.md that says which differences to `baseline` hold (`table` from
+    significance.compare): each benchmark's overall accuracy (SugarCrepe's `avg`, the mean of its categories), then
+    SugarCrepe per category."""
+    if table.empty:
+        return ""
+    level = f"{confidence:.0%}"
+    text = (f"### Is the difference real? Each model against {baseline}\n\nThe difference in accuracy (points) on the "
+            f"same items, with its {level} paired bootstrap interval (items resampled, and seeds too when there are "
+            f"several); ✓: the interval excludes 0 and McNemar's exact test on the per-item outcomes gives p < "
+            f"{1 - confidence:.2g} (at every seed). SugarCrepe's `avg` is its categories' mean, resampled within each; "
+            f"the other benchmarks are over all their items. Every interval and p-value: `significance.csv`.")
+    overall = table[(table["category"] == "all") & (table["benchmark"] != "sugarcrepe")
+                    | (table["category"] == "avg")]
+    text += "\n\n" + _significance_table(overall.assign(column=overall["benchmark"] + "/" + overall["category"]),
+                                         "column")
+    categories = table[(table["benchmark"] == "sugarcrepe") & ~table["category"].isin(["all", "avg"])]
+    if not categories.empty:
+        text += "\n\nSugarCrepe per category:\n\n" + _significance_table(
+            categories.assign(category=categories["category"].map(lambda c: LABELS.get(c, c))), "category")
+    return text
+
+
 def markdown(summary: pd.DataFrame, statement: str, differences: pd.DataFrame | None = None,
              baseline: str = "clip", init: str | None = None,
-             init_differences: pd.DataFrame | None = None) -> str:
+             init_differences: pd.DataFrame | None = None, significance: str = "") -> str:
     """The budget, an overview (methods and models of `models:` x headline metrics), each method's difference to
     the init model `init` (`init_differences`, from `difference_to_init`), with several seeds each method's paired
     difference to `baseline` (`differences`, from `paired`), then one table per benchmark; mean ± sd over seeds,
@@ -178,6 +224,8 @@ def markdown(summary: pd.DataFrame, statement: str, differences: pd.DataFrame | 
         parts.append(f"### Difference to {baseline}, paired by seed\n\nEach seed starts every method from the same "
                      f"weights and feeds it the data in the same order: the mean ± sd over seeds of (method − "
                      f"{baseline}) at the same seed.\n\n" + _overview(differences, "+"))
+    if significance:
+        parts.append(significance)
     for benchmark in dict.fromkeys(summary["benchmark"]):
         parts.append(f"### {TITLES.get(benchmark, benchmark)}\n\n"
                      + _table(summary[summary["benchmark"] == benchmark], "metric"))
@@ -212,11 +260,17 @@ def budget(metrics: list[str], named: list[str] | tuple[str, ...] = ()) -> str:
 
 
 def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tuple[str, int], str],
-                 outputs: dict[str, str], init: str | None = None) -> pd.DataFrame:
+                 outputs: dict[str, str], init: str | None = None, sample_paths: list[str] | None = None,
+                 baseline: str | None = None, resamples: int = 10_000, confidence: float = 0.95,
+                 seed: int = 0, image_roots: dict[str, str] | None = None) -> pd.DataFrame:
     """Write every output named in `outputs` (keys: csv, summary, wide, markdown, sugarcrepe_plot,
-    similarity_plot, training_plot); a plot whose benchmark was not run is drawn as a note saying so. `init`:
-    the key of the model of `models:` every method was fine-tuned from (`train.init`); when it was evaluated,
-    results.md shows each method's difference to it."""
+    similarity_plot, training_plot, and significance with `sample_paths`); a plot whose benchmark was not run is
+    drawn as a note saying so. `init`: the key of the model of `models:` every method was fine-tuned from
+    (`train.init`); when it was evaluated, results.md shows each method's difference to it. `sample_paths`: the
+    per-sample table beside each eval JSON (same order): every model is then compared with `baseline` item by item
+    (tripletclip.significance.compare, `resamples` bootstrap draws seeded with `seed`), in significance.csv and
+    results.md, and the errors are laid out in browse.html (tripletclip.browse; `image_roots` from
+    browse.image_roots)."""
     long = _order(collect(eval_paths))
     if long.empty:
         raise ValueError("nothing to report: no evaluation of a trained run or of a model of `models:`")
@@ -228,9 +282,26 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
     for key, frame, index in (("csv", long, False), ("summary", summary, False), ("wide", wide(summary), True)):
         with io.atomic_path(outputs[key]) as tmp:
             frame.to_csv(tmp, index=index, float_format="%.4f")
+    section = ""
+    if sample_paths is not None:
+        from . import significance  # scipy and statsmodels: only the report needs them
+
+        samples = collect_samples(eval_paths, sample_paths)
+        known = set(samples["model"]) if len(samples) else set()
+        table = (significance.compare(samples, baseline, resamples, confidence, seed) if baseline in known
+                 and len(known) > 1 else pd.DataFrame(columns=["model", "baseline", "benchmark", "category"]))
+        with io.atomic_path(outputs["significance"]) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+        section = significance_markdown(table, baseline, confidence)
+        if "browse" in outputs:
+            from . import browse
+
+            browse.write_browser(samples, image_roots or {}, outputs["browse"])
+            section = ("Every sample each model gets wrong, and where the models disagree: "
+                       "[browse.html](browse.html).\n\n" + section)
     with io.atomic_path(outputs["markdown"]) as tmp:
         tmp.write_text(markdown(summary, statement, paired(long) if "clip" in trained else None, init=init,
-                                init_differences=to_init), encoding="utf-8")
+                                init_differences=to_init, significance=section), encoding="utf-8")
     similarity = [p for p in eval_paths if io.read_json(p)["benchmark"] == "similarity"]
     figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement), "similarity_plot": plot_similarity(similarity),
                "training_plot": plot_training(train_logs)}

@@ -281,6 +281,10 @@ def _check_shards(shards: list[str], keys: dict[str, str], what: str) -> None:
     extension: the config key that names it, or "" for a fixed one})."""
     if not shards:
         raise ValueError(f"{what}.shards names no shard")
+    folders = [path for path in shards if os.path.isdir(path)]
+    if folders:
+        raise ValueError(f"{what}.shards: {_some(folders)} is a folder: give its shards, as paths, a brace pattern "
+                         "(folder/{00000..00099}.tar) or a list")
     missing = [path for path in shards if not os.path.isfile(path)]
     if missing:
         raise ValueError(f"{what}.shards: {len(missing)} of {len(shards)} shards do not exist: {_some(missing)}")

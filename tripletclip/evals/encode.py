@@ -153,3 +153,10 @@ def require_files(paths: Sequence, what: str, shown: int = 5) -> None:
 def resolve(root: str | Path, path: str | None) -> Path | None:
     """A spec's path: absolute as given, relative to the spec's folder (or the working directory) otherwise."""
     return None if path is None else Path(root) / path
+
+
+def mean32(values: Sequence) -> float:
+    """The float32 mean of `values` (booleans or numbers) as torch computes it. Each benchmark's metrics were first
+    computed as `tensor.float().mean().item()`; computing them from the per-sample table the same way keeps every
+    metric bit for bit what it was, so that results written before and after the table compare equal."""
+    return torch.tensor(np.asarray(values, dtype=np.float32)).mean().item()

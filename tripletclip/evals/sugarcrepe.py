@@ -18,6 +18,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pandas as pd
+
 from .. import io, shapes, world
 from . import encode
 
@@ -26,36 +28,175 @@ CATEGORIES = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att
 GROUPS = {"replace": CATEGORIES[:3], "swap": CATEGORIES[3:5], "add": CATEGORIES[5:]}
 FIRST_RELEASE = ("replace_ent", "swap_ent", "add_ent")  # commit 42b927f's names, superseded (see above)
 FIELDS = ("filename", "caption", "negative_caption")
+# the per-sample table's columns (`metrics_from_samples` says what each holds)
+COLUMNS = ("category", "sample_id", "correct", "score_positive", "score_negative", "image", "caption",
+           "negative_caption")
+
+
+# The blind refinement of the shapes analogue (`build_shapes`): how many training captions the blind scorers are
+# fitted on, how many test scenes per sample are searched (doubled up to _POOL_MAX while a category falls short),
+# and into how many bins a continuous scorer's gap is cut.
+_BLIND_CAPTIONS = 3000
+_POOL, _POOL_MAX = 10, 40
+_GAP_BINS = 3
 
 
 def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
-    """The seven categories from test-split scenes only: every image holds a colour-shape combination never seen
-    in training; a category's negative is the shapes world's negative of that type. Categories share images, as
-    SugarCrepe's share COCO images."""
+    """The seven categories from test-split scenes only, refined so that no blind scorer beats chance.
+
+    Every image holds a colour-shape combination never seen in training (`world.test_scenes`, stream "sugarcrepe");
+    categories share images, as SugarCrepe's share COCO images. Per category, the candidates are, for each scene of
+    the stream in turn:
+
+    - replace_obj, replace_att, replace_rel, swap_obj, swap_att: the shapes world's negative of that type (one drawn
+      per scene), worded as the positive is;
+    - add_obj: "add", a scene of two objects against the caption that adds a filled third object (the world's
+      negative), or "remove", a scene whose free-standing third object the negative leaves out. The world's captions
+      name every object, so a caption that omits one is false of the image;
+    - add_att: "add", the caption calling a filled object hollow (the world's negative), or "remove", a hollow
+      object described without "hollow", i.e. as filled (filled is the attribute left unsaid), equally false.
+
+    An add negative is always the longer caption, so no choice among add negatives alone can fool `Shorter` (or
+    "prefer fewer objects", "prefer fewer 'hollow'"): the remove direction is what balances them, half and half.
+
+    Refinement, after SugarCrepe's (Hsieh et al. 2023; RAIVNLab/sugar-crepe `adversarial_refine.py`, which
+    kept the score gaps of two text-only models, Vera and a grammar model, symmetric about zero): the blind scorers
+    of `tripletclip.blind` (`Shorter`, `Frequent`, `Ngram`, `Novel`, the last three fitted on the first
+    `_BLIND_CAPTIONS` training captions, `blind.training_captions`) score both captions of every candidate. Each
+    candidate gets a key: per scorer, which caption it prefers (an exact tie: `blind.tie_break`'s coin, as
+    `blind.blind_samples` settles it) and by how much (a count's exact gap, so `Shorter`'s is the word-count
+    difference; a continuous score's gap in tertiles over the category's candidates). Candidates are taken in the
+    stream's order and kept only in pairs of mirrored keys, each scorer preferring the other caption by as much,
+    from two different scenes, until the category holds `samples_per_category` (an odd last one: the candidate that
+    unbalances least). So every blind scorer is right on exactly half of a category's samples, the positives and
+    the negatives have the same mean word count, and the joint distribution of the scorers' gaps is near
+    symmetric, which leaves their combinations near chance too. The search starts with `_POOL` test scenes per
+    sample and doubles up to `_POOL_MAX`; a category that still cannot be balanced (e.g. add_obj in a world with no
+    third objects) is filled with the candidates that unbalance least, with a warning. Samples are written in the
+    stream's order; the build is deterministic for a seed.
+
+    Beside the seven files and images/: `blind.json`, {"accuracy": {model: {category: accuracy %}} of each blind
+    scorer on the built benchmark (`blind.blind_samples`, models "blind-shorter", "blind-frequent", "blind-ngram",
+    "blind-novel"), "mean_words": {category: {"caption": mean words, "negative_caption": mean words}},
+    "training_captions": the number the scorers were fitted on}."""
+    import logging
+
+    from .. import blind
+
     n = options["samples_per_category"]
-    pool = list(itertools.islice(world.test_scenes(world_cfg, seed, "sugarcrepe"), 2 * n))
-    rng = shapes.keyed_rng("sugarcrepe", seed)
+    scorers = blind.fit_scorers(blind.training_captions(world_cfg, seed, _BLIND_CAPTIONS))
+    stream = world.test_scenes(world_cfg, seed, "sugarcrepe")
+    pool: list = []
     data, used = {}, {}
     for category in CATEGORIES:
-        order = list(range(len(pool)))
-        rng.shuffle(order)
-        data[category] = {}
-        for idx in order:
-            if len(data[category]) == n:
+        size = _POOL * n
+        while True:
+            pool += itertools.islice(stream, max(0, size - len(pool)))
+            candidates = [c for idx in range(size) for c in _candidates(pool[idx], idx, category, seed)]
+            chosen, paired = _refine(candidates, category, scorers, n)
+            if paired >= n - n % 2 or size >= _POOL_MAX * n:
                 break
-            scene, phrasing = pool[idx]
-            neg = shapes.negative(scene, category, rng)
-            if neg is None:
-                continue
+            size *= 2
+        if paired < n - n % 2:
+            logging.getLogger(__name__).warning(
+                "SugarCrepe shapes %s: the blind scorers could be balanced on %d of %d samples; the rest are the "
+                "candidates that unbalance them least (blind.json has their accuracies)", category, paired, n)
+        data[category] = {}
+        for i in chosen:
+            idx, scene, caption, negative = candidates[i]
             filename = f"{idx:06d}.jpg"
-            data[category][str(len(data[category]))] = {
-                "filename": filename, "caption": shapes.describe(scene, phrasing),
-                "negative_caption": shapes.describe(neg, phrasing)}
+            data[category][str(len(data[category]))] = {"filename": filename, "caption": caption,
+                                                        "negative_caption": negative}
             used[filename] = scene
     world.render_all(Path(out_dir) / "images", dict(sorted(used.items())), world_cfg["image_size"], f"sugarcrepe:{seed}")
     for category, samples in data.items():
         io.write_json(Path(out_dir) / f"{category}.json", samples)
+    pairs = pd.DataFrame([{"category": c, "sample_id": k, **s} for c, d in data.items() for k, s in d.items()],
+                         columns=["category", "sample_id", *FIELDS])
+    words = {c: {field: sum(len(blind.words(s[field])) for s in d.values()) / max(len(d), 1)
+                 for field in ("caption", "negative_caption")} for c, d in data.items()}
+    io.write_json(Path(out_dir) / "blind.json", {"accuracy": blind.accuracy(blind.blind_samples(pairs, scorers)),
+                                                 "mean_words": words, "training_captions": _BLIND_CAPTIONS})
     return {"benchmark": ".", "image_dir": "images"}
+
+
+def _candidates(item: tuple, idx: int, category: str, seed: int) -> list[tuple]:
+    """(scene index, scene, caption, negative caption) of the candidates a test scene offers for `category`: the
+    world's negative of that type, and for add_obj / add_att the "remove" direction (see `build_shapes`)."""
+    scene, phrasing = item
+    rng = shapes.keyed_rng("sugarcrepe", seed, category, idx)
+    negatives = [shapes.negative(scene, category, rng)]
+    if category == "add_obj" and len(scene.objects) == 3:
+        negatives.append(shapes.Scene(scene.objects[:2], scene.relation))
+    if category == "add_att":
+        hollow = [i for i, o in enumerate(scene.objects) if o.hollow]
+        if hollow:
+            objects = list(scene.objects)
+            i = rng.choice(hollow)
+            objects[i] = shapes.Obj(objects[i].size, objects[i].colour, objects[i].shape, hollow=False)
+            negatives.append(shapes.Scene(tuple(objects), scene.relation))
+    caption = shapes.describe(scene, phrasing)
+    return [(idx, scene, caption, shapes.describe(neg, phrasing)) for neg in negatives if neg is not None]
+
+
+def _refine(candidates: list[tuple], category: str, scorers: dict, n: int) -> tuple[list[int], int]:
+    """(the indices of the `n` candidates kept (fewer if there are not as many scenes), in order; how many of them
+    were kept as mirrored pairs): `build_shapes`'s refinement."""
+    import numpy as np
+
+    from .. import blind
+
+    pairs = pd.DataFrame({"category": category, "sample_id": range(len(candidates)),
+                          "caption": [c[2] for c in candidates], "negative_caption": [c[3] for c in candidates]})
+    table = blind.blind_samples(pairs, scorers)
+    keys, signs = [], []
+    for _, rows in table.groupby("model", sort=False):
+        gap = (rows["score_positive"] - rows["score_negative"]).to_numpy()
+        sign = np.where(rows["correct"].to_numpy(), 1, -1)
+        size = np.abs(gap)
+        values = np.unique(size[gap != 0])
+        if len(values) > 2 * _GAP_BINS:  # a continuous score: its gap's quantile bin
+            edges = np.quantile(size[gap != 0], np.linspace(0, 1, _GAP_BINS + 1)[1:-1])
+            bins = np.searchsorted(edges, size) + 2
+        else:  # a count: its exact gap
+            bins = np.searchsorted(values, size) + 2
+        bins[gap == 0] = 1
+        keys.append(sign * bins)
+        signs.append(sign)
+    keys = [tuple(k) for k in np.array(keys).T.tolist()]
+    scene = [c[0] for c in candidates]
+    waiting: dict[tuple, list[int]] = {}
+    taken: set[int] = set()
+    chosen: list[int] = []
+    for i, key in enumerate(keys):
+        if len(chosen) >= n - n % 2:
+            break
+        if scene[i] in taken:
+            continue
+        queue = waiting.setdefault(tuple(-k for k in key), [])
+        queue[:] = [j for j in queue if scene[j] not in taken]
+        match = next((j for j in queue if scene[j] != scene[i]), None)
+        if match is None:
+            waiting.setdefault(key, []).append(i)
+        else:
+            queue.remove(match)
+            chosen += [match, i]
+            taken |= {scene[i], scene[match]}
+    paired = len(chosen)
+    # the rest (an odd last sample, or a category that cannot be balanced): the candidate that unbalances least
+    signs = np.array(signs).T
+    words = np.array([len(blind.words(c[2])) - len(blind.words(c[3])) for c in candidates])
+    total, gap = signs[chosen].sum(axis=0), int(words[chosen].sum())
+    while len(chosen) < n:
+        free = np.array([i for i in range(len(candidates)) if scene[i] not in taken], dtype=int)
+        if not len(free):
+            break
+        cost = ((total + signs[free]) ** 2).sum(axis=1) + (gap + words[free]) ** 2
+        i = int(free[np.argmin(cost)])
+        chosen.append(i)
+        taken.add(scene[i])
+        total, gap = total + signs[i], gap + int(words[i])
+    return sorted(chosen), paired
 
 
 def load(bench_dir: str | Path) -> dict[str, dict]:
@@ -90,10 +231,13 @@ def load(bench_dir: str | Path) -> dict[str, dict]:
 
 
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
-             device: str = "cpu") -> tuple[dict, dict]:
-    """Accuracy (%) per category, each group's mean and `avg`, the mean of the seven categories. Images are read
-    from `spec["image_dir"]` (default: the benchmark folder's `images/`), as SugarCrepe's script takes COCO's.
-    A folder that lacks a category file, or an image a sample names, fails before anything is encoded (`load`)."""
+             device: str = "cpu") -> tuple[dict, dict, pd.DataFrame]:
+    """(metrics, details, samples): accuracy (%) per category, each group's mean and `avg`, the mean of the seven
+    categories (`metrics_from_samples` of the table); details {"samples": {category: count}}; the table, one row per
+    sample in `CATEGORIES` order and each file's order, with the columns `COLUMNS` (see `metrics_from_samples`).
+    Images are read from `spec["image_dir"]` (default: the benchmark folder's `images/`), as SugarCrepe's script
+    takes COCO's. A folder that lacks a category file, or an image a sample names, fails before anything is encoded
+    (`load`)."""
     bench = encode.resolve(root, spec["benchmark"])
     image_dir = encode.resolve(root, spec.get("image_dir")) or bench / "images"
     data = load(bench)
@@ -103,13 +247,36 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
                                                 for c in (s["caption"], s["negative_caption"])))
     image_features = encode.images(model, preprocess, [image_dir / f for f in filenames], batch_size, device)
     text_features = encode.texts(model, tokenizer, captions, batch_size, device)
-    results = {}
+    rows = []
     for category, samples in data.items():
         img = image_features[[image_row[s["filename"]] for s in samples.values()]]
-        pos = text_features[[caption_row[s["caption"]] for s in samples.values()]]
-        neg = text_features[[caption_row[s["negative_caption"]] for s in samples.values()]]
-        results[category] = 100 * ((img * pos).sum(-1) > (img * neg).sum(-1)).sum().item() / len(samples)
+        pos = (img * text_features[[caption_row[s["caption"]] for s in samples.values()]]).sum(-1)
+        neg = (img * text_features[[caption_row[s["negative_caption"]] for s in samples.values()]]).sum(-1)
+        # the comparison is made on the float32 scores; as float64 in the table they order the same way
+        for (key, s), p, n, ok in zip(samples.items(), pos.tolist(), neg.tolist(), (pos > neg).tolist()):
+            rows.append({"category": category, "sample_id": str(key), "correct": ok, "score_positive": p,
+                         "score_negative": n, "image": s["filename"], "caption": s["caption"],
+                         "negative_caption": s["negative_caption"]})
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return metrics_from_samples(table), {"samples": {c: len(s) for c, s in data.items()}}, table
+
+
+def metrics_from_samples(samples: pd.DataFrame) -> dict:
+    """The metrics of a table of `evaluate`'s: {category: accuracy %} in `CATEGORIES` order, then the groups
+    (`replace`, `swap`, `add`: the mean of their members) and `avg` (the mean of the seven categories).
+
+    Columns, one row per sample: category (one of `CATEGORIES`), sample_id (the sample's key in `{category}.json`),
+    correct (bool: score_positive > score_negative, strictly: a tie is wrong), score_positive / score_negative (the
+    cosine similarity of the image and the caption / the negative caption), image (the file name as the JSON
+    gives it, in the image folder), caption, negative_caption. ValueError when a category has no row."""
+    results = {}
+    for category in CATEGORIES:
+        correct = samples.loc[samples["category"] == category, "correct"]
+        if correct.empty:
+            raise ValueError(f"SugarCrepe: no sample of {category}; the metrics need all of {', '.join(CATEGORIES)}")
+        # 100 * count / n in that order, as the metrics were first computed: the same floats
+        results[category] = 100 * int(correct.sum()) / len(correct)
     for group, members in GROUPS.items():
         results[group] = sum(results[c] for c in members) / len(members)
     results["avg"] = sum(results[c] for c in CATEGORIES) / len(CATEGORIES)
-    return results, {"samples": {c: len(s) for c, s in data.items()}}
+    return results

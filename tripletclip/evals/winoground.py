@@ -27,7 +27,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-import torch
+import pandas as pd
 
 from .. import io, shapes, world
 from . import encode
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 SWAPS = ("swap_att", "swap_obj")
 FIELDS = ("caption_0", "caption_1", "image_0", "image_1")  # what the protocol reads; the other columns are optional
+# the per-sample table's columns (`metrics_from_samples` says what each holds)
+COLUMNS = ("category", "sample_id", "correct", "c0_i0", "c0_i1", "c1_i0", "c1_i1", "text_correct", "image_correct",
+           "group_correct", "caption_0", "caption_1", "image_0", "image_1")
 FOLDER_LAYOUTS = ("data/test-*.parquet", "test-*.parquet", "data/examples.jsonl", "examples.jsonl")  # first found
 
 
@@ -134,9 +137,12 @@ def _read_parquet(files: list[Path]) -> list[dict]:
                 raise ValueError(f"Winoground parquet {path}: column {column} is {kind}; expected the datasets "
                                  f"Image feature, struct<bytes: binary, path: string>")
         for row in pq.read_table(path).to_pylist():
-            for column in ("image_0", "image_1"):
+            for k, column in enumerate(("image_0", "image_1")):
                 if not (row[column] or {}).get("bytes"):
                     raise ValueError(f"Winoground parquet {path}: example {row.get('id')} has no bytes in {column}")
+                # the name the JSONL layout gives the image: the struct's file name, or Winoground's own naming
+                name = row[column].get("path")
+                row[f"{column}_name"] = Path(name).stem if name else f"ex_{row.get('id')}_img_{k}"
                 row[column] = row[column]["bytes"]
             examples.append(row)
     return examples
@@ -148,7 +154,9 @@ def _open_png(png: bytes):
 
 def load(root: str, spec: dict) -> tuple[list[dict], str, Callable]:
     """(examples, layout, open_image): each example's image_0/image_1 is a key that `open_image` turns into a PIL
-    image (a PNG path in the JSONL layout, the PNG bytes in the parquet layout), equal keys for equal images."""
+    image (a PNG path in the JSONL layout, the PNG bytes in the parquet layout), equal keys for equal images, and
+    image_0_name/image_1_name the image's name as the JSONL gives it (ex_{id}_img_{k}; in the parquet layout, the
+    Image struct's file name without .png, or that naming where it has none)."""
     files = _files(root, spec)
     kinds = [_is_parquet(f) for f in files]
     if all(kinds):
@@ -171,6 +179,7 @@ def load(root: str, spec: dict) -> tuple[list[dict], str, Callable]:
     encode.require_fields(examples, FIELDS, f"Winoground examples ({files[0]})")
     if layout == "jsonl":
         for e in examples:
+            e["image_0_name"], e["image_1_name"] = e["image_0"], e["image_1"]
             e["image_0"], e["image_1"] = (image_dir / f"{e['image_0']}.png", image_dir / f"{e['image_1']}.png")
         encode.require_files([e[f"image_{k}"] for e in examples for k in (0, 1)], f"Winoground images in {image_dir}")
     log.info("Winoground: %d examples from %s (%s)", len(examples), ", ".join(map(str, files)), layout)
@@ -178,8 +187,10 @@ def load(root: str, spec: dict) -> tuple[list[dict], str, Callable]:
 
 
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
-             device: str = "cpu") -> tuple[dict, dict]:
-    """text, image and group scores (%), overall and per tag (`details["per_tag"]`), from either layout."""
+             device: str = "cpu") -> tuple[dict, dict, pd.DataFrame]:
+    """(metrics, details, samples): text, image and group scores (%) over every example (`metrics_from_samples` of
+    the table); details {"examples", "layout", "per_tag": {tag: {"text", "image", "group"}}}; the table, one row per
+    example in the files' order, columns `COLUMNS`. The same from either layout."""
     examples, layout, open_image = load(root, spec)
     images, image_row = encode.index([e[f"image_{k}"] for e in examples for k in (0, 1)])
     captions, caption_row = encode.index([e[f"caption_{k}"] for e in examples for k in (0, 1)])
@@ -190,13 +201,33 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
         return (txt[[caption_row[e[f"caption_{j}"]] for e in examples]]
                 * img[[image_row[e[f"image_{k}"]] for e in examples]]).sum(-1)
 
-    text, image, group = scores(s(0, 0), s(0, 1), s(1, 0), s(1, 1))
-    metrics = {"text": text.float().mean().item() * 100, "image": image.float().mean().item() * 100,
-               "group": group.float().mean().item() * 100}
-    tags = [e.get("tag") or "" for e in examples]
-    per_tag = {}
-    for tag in sorted(set(tags)):
-        mask = torch.tensor([t == tag for t in tags])
-        per_tag[tag] = {k: v[mask].float().mean().item() * 100 for k, v in
-                        (("text", text), ("image", image), ("group", group))}
-    return metrics, {"examples": len(examples), "layout": layout, "per_tag": per_tag}
+    similarities = s(0, 0), s(0, 1), s(1, 0), s(1, 1)
+    text, image, group = scores(*similarities)
+    table = pd.DataFrame({
+        "category": [e.get("tag") or "" for e in examples],
+        "sample_id": [str(e["id"]) if e.get("id") is not None else str(i) for i, e in enumerate(examples)],
+        "correct": group.tolist(),
+        # the float32 similarities as exact python floats: compared again, they give the same scores
+        **{f"c{j}_i{k}": v.tolist() for (j, k), v in zip(((0, 0), (0, 1), (1, 0), (1, 1)), similarities)},
+        "text_correct": text.tolist(), "image_correct": image.tolist(), "group_correct": group.tolist(),
+        **{f"caption_{k}": [e[f"caption_{k}"] for e in examples] for k in (0, 1)},
+        **{f"image_{k}": [e[f"image_{k}_name"] for e in examples] for k in (0, 1)}}, columns=COLUMNS)
+    per_tag = {tag: _scores(rows) for tag, rows in table.groupby("category")}  # sorted by tag
+    return metrics_from_samples(table), {"examples": len(examples), "layout": layout, "per_tag": per_tag}, table
+
+
+def _scores(rows: pd.DataFrame) -> dict:
+    # float32 means, as the scores were first computed: the same floats
+    return {k: encode.mean32(rows[f"{k}_correct"]) * 100 for k in ("text", "image", "group")}
+
+
+def metrics_from_samples(samples: pd.DataFrame) -> dict:
+    """{"text", "image", "group"}: the share (%) of examples whose text / image / group score is right, over every
+    row (per tag, the rows of a category: `details["per_tag"]`).
+
+    Columns, one row per example: category (its `tag`, "" where it has none), sample_id (its `id`; its position
+    where it has none), correct (bool: group_correct), c0_i0, c0_i1, c1_i0, c1_i1 (s(c_j, i_k), the cosine
+    similarity of caption_j and image_k), text_correct / image_correct / group_correct (bool, the paper's §3: see
+    the module's docstring; a tie is wrong), caption_0, caption_1, image_0, image_1 (the images' names as
+    Winoground gives them, without .png: ex_{id}_img_{k})."""
+    return _scores(samples)

@@ -14,9 +14,11 @@ with `torchvision.datasets.ImageNet(root, split="val")`, which sorts them by the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import open_clip
+import pandas as pd
 import torch
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
@@ -26,6 +28,9 @@ from . import encode
 
 SHIPPED = {"imagenet": "imagenet_classnames.txt", "openai_imagenet": "openai_imagenet_templates.txt"}
 DATA = Path(__file__).parent / "data"
+# the per-sample table's columns (`metrics_from_samples` says what each holds)
+COLUMNS = ("category", "sample_id", "correct", "rank", "label", "predicted", "label_index",
+           "predicted_index")
 
 
 def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
@@ -83,10 +88,12 @@ def image_folder(path: Path, name: str) -> ImageFolder:
 
 
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
-             device: str = "cpu") -> tuple[dict, dict]:
-    """{dataset}_top1 and {dataset}_top5 (%) for every dataset of the spec. A missing or flat image folder, a
-    missing list or a class count that differs from the folders' fails before anything is encoded."""
-    metrics, details = {}, {}
+             device: str = "cpu") -> tuple[dict, dict, pd.DataFrame]:
+    """(metrics, details, samples): {dataset}_top1 and {dataset}_top5 (%) for every dataset of the spec
+    (`metrics_from_samples` of the table); details {dataset: {"images", "classes", "top1_per_class"}}; the table,
+    one row per image in ImageFolder's order, columns `COLUMNS`. A missing or flat image folder, a missing list or
+    a class count that differs from the folders' fails before anything is encoded."""
+    details, tables = {}, []
     for name, d in spec["datasets"].items():
         folder = image_folder(encode.resolve(root, d["image_dir"]), name)
         classnames = read_lines(root, d["classnames"], f"zero-shot {name} classnames")
@@ -103,11 +110,48 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
         img = encode.images(model, preprocess, [path for path, _ in folder.samples], batch_size, device,
                             desc=f"{name} images")
         labels = torch.tensor(folder.targets)
-        top = (img @ classifier).topk(min(5, len(classnames)), dim=1).indices
-        hits = top == labels.unsqueeze(1)
-        metrics[f"{name}_top1"] = hits[:, 0].float().mean().item() * 100
-        metrics[f"{name}_top5"] = hits.any(dim=1).float().mean().item() * 100
-        per_class = [hits[labels == c, 0].float().mean().item() * 100 for c in range(len(classnames))]
+        top, rank = class_ranks(img @ classifier, labels)
+        ids = [Path(os.path.relpath(path, folder.root)).as_posix() for path, _ in folder.samples]
+        table = pd.DataFrame({
+            "category": name, "sample_id": ids, "correct": (rank == 1).tolist(), "rank": rank.tolist(),
+            "label": [classnames[c] for c in folder.targets], "predicted": [classnames[c] for c in top.tolist()],
+            "label_index": folder.targets, "predicted_index": top.tolist()}, columns=COLUMNS)
+        tables.append(table)
+        # per class as before: a float32 mean over each class's images, keyed by name (a repeated name keeps the
+        # last of its classes, as the shipped ImageNet names' two "missile" and two "sunglasses" always did here)
+        per_class = [encode.mean32(table["correct"][table["label_index"] == c]) * 100
+                     for c in range(len(classnames))]
         details[name] = {"images": len(labels), "classes": len(classnames),
                          "top1_per_class": dict(zip(classnames, per_class))}
-    return metrics, details
+    table = pd.concat(tables, ignore_index=True)
+    return metrics_from_samples(table), details, table
+
+
+def class_ranks(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted class, 1-based rank of the true class) per row of (images x classes) logits. Ranks 1 to 5 are
+    the positions in `topk(5)`, which open_clip's zero-shot accuracy takes (its order among equal logits is
+    torch's, unspecified); past those, 1 + the number of classes scoring strictly higher, and never less than 6,
+    so that rank <= 5 is exactly open_clip's top-5 hit whatever the ties."""
+    k = min(5, logits.shape[1])
+    top = logits.topk(k, dim=1).indices
+    hits = top == labels.unsqueeze(1)
+    higher = (logits > logits.gather(1, labels.unsqueeze(1))).sum(dim=1) + 1
+    rank = torch.where(hits.any(dim=1), hits.float().argmax(dim=1) + 1, higher.clamp(min=k + 1))
+    return top[:, 0], rank
+
+
+def metrics_from_samples(samples: pd.DataFrame) -> dict:
+    """{dataset}_top1 and {dataset}_top5 (%), the share of a dataset's images whose true class ranks first / in the
+    first five, per dataset in the table's order.
+
+    Columns, one row per image: category (the dataset's name in the spec), sample_id (the image's path in its
+    image folder, class folder/file), correct (bool: rank == 1), rank (1-based, of the true class; see
+    `class_ranks`), label / predicted (the class names of the true and the first-ranked class), label_index /
+    predicted_index (their positions in the class list: names can repeat: the shipped ImageNet names hold "missile" and
+    "sunglasses" twice each)."""
+    metrics = {}
+    for category, rank in samples.groupby("category", sort=False)["rank"]:
+        # float32 means, as the metrics were first computed: the same floats
+        metrics[f"{category}_top1"] = encode.mean32(rank.to_numpy() == 1) * 100
+        metrics[f"{category}_top5"] = encode.mean32(rank.to_numpy() <= 5) * 100
+    return metrics

@@ -1,0 +1,274 @@
+"""Blind scorers: judges of a (caption, negative caption) pair that never see the image.
+
+A benchmark of hard negatives measures vision only if the text alone does not give the answer away. Hsieh et al.
+(SugarCrepe, NeurIPS 2023, arXiv 2306.14610) showed that the earlier ones (ARO, CREPE) do: a text-only model that
+never sees the image does as well as CLIP-like models or better on many of their subsets, because the generated
+negatives are less plausible or less grammatical than the human captions. SugarCrepe removed such tells by
+adversarial refinement: candidate negatives were scored by two text-only models (Vera, a commonsense plausibility
+model, and a grammar model) and kept so that the distribution of the two models' score gaps (positive minus
+negative) is symmetric about zero (RAIVNLab/sugar-crepe, `adversarial_refine.py`), which leaves blind models near
+chance.
+
+Here the text-only judges are the tells the shapes world's own negatives could carry, each `score(caption) -> float`
+(higher: judged the positive, the more plausible caption):
+
+- `Shorter`: the shorter caption (an add_* negative is longer than its positive);
+- `Frequent`: the caption of more frequent words in the training captions (unigram statistics, the simplest model
+  of "what captions usually say");
+- `Ngram`: a trigram language model of the training captions (nltk.lm), the stand-in for Vera and the grammar
+  model: it prefers the caption whose word order and word pairs are more like those of training, e.g. a colour-shape
+  combination it has seen over a held-out one;
+- `Novel`: the caption with more word pairs never seen in training. A benchmark built from held-out combinations
+  has this tell of its own: its positives always name a combination training never showed, its negatives (a swap,
+  a replaced shape) often do not, so "prefer the novel caption" wins without the image.
+
+`blind_samples` scores a table of pairs with them as the report's per-sample tables are (`correct`: the scorer
+prefers the positive), and `training_captions` draws the captions they are fitted on. Nothing is downloaded:
+tokens come from a regular expression, not from NLTK's tokenizers or corpora.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Iterable, Protocol
+
+import pandas as pd
+
+from . import shapes, world
+
+# words, and each punctuation mark as a token of its own ("square," -> "square", ",")
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+COLUMNS = ("model", "category", "sample_id", "score_positive", "score_negative", "correct")
+
+
+def tokens(caption: str) -> list[str]:
+    """Lower-cased words and punctuation marks of `caption`."""
+    return _TOKEN.findall(caption.lower())
+
+
+def words(caption: str) -> list[str]:
+    """The words of `caption` (its tokens less punctuation)."""
+    return [t for t in tokens(caption) if t[0].isalnum()]
+
+
+class Scorer(Protocol):
+    def score(self, caption: str) -> float: ...
+
+
+class Shorter:
+    """Prefers the shorter caption: score = -(number of words). The blind rule that solves a benchmark whose
+    negatives add words (SugarCrepe's add_obj / add_att before refinement; "prefer the caption with fewer objects"
+    or "fewer 'hollow'" in the shapes world). Two captions of as many words tie (see `blind_samples`)."""
+
+    def score(self, caption: str) -> float:
+        return -float(len(words(caption)))
+
+
+class Frequent:
+    """Prefers the caption whose words are more frequent in the training captions: score = the mean over its words
+    of log P(word), the unigram probability with add-one (Laplace) smoothing, (count + 1) / (total + V + 1) for a
+    vocabulary of V words plus one for every unseen word. The mean, not the sum: a longer caption is not penalised
+    for its length (that is `Shorter`'s tell). A blind model of word-level plausibility: negatives that bring in a
+    word the captions rarely use are told apart by it. Fit with `Frequent.fit(captions)`."""
+
+    def __init__(self, counts: Counter):
+        self.counts = counts
+        self.total = sum(counts.values())
+        self.denominator = self.total + len(counts) + 1
+        self._cache: dict[str, float] = {}
+
+    @classmethod
+    def fit(cls, captions: Iterable[str]) -> "Frequent":
+        return cls(Counter(w for c in captions for w in words(c)))
+
+    def score(self, caption: str) -> float:
+        if caption not in self._cache:
+            ws = words(caption) or [""]
+            self._cache[caption] = sum(math.log((self.counts.get(w, 0) + 1) / self.denominator) for w in ws) / len(ws)
+        return self._cache[caption]
+
+
+class Ngram:
+    """A language model of caption plausibility fitted on training captions only: NLTK's `nltk.lm`
+    `WittenBellInterpolated` of order 3 (trigrams interpolated with bigrams and unigrams, Witten-Bell smoothing),
+    trained on `padded_everygram_pipeline` (each caption padded with <s> and </s>). The text-only stand-in for
+    SugarCrepe's plausibility (Vera) and grammar models: it scores how much a caption's word order and word pairs
+    are like those of training, so it prefers a seen colour-shape pair over a held-out one, a frequent phrasing
+    over a rare one, and a caption in the world's grammar over one out of it.
+
+    Score: the mean log2-probability per token, each word and punctuation mark and the closing </s> each given its
+    two predecessors. The mean, not the sum (the caption's log-probability): a sum falls with every token, so it
+    would mostly reward short captions, which is `Shorter`'s tell, not plausibility. A token the model gives
+    probability zero (a word never seen in training) is floored at log2(0.5 / the number of training tokens).
+
+    Why Witten-Bell: it needs no discount to tune, backs off to lower orders for unseen trigrams (every held-out
+    combination is one) and is cheap to query. nltk.lm's `KneserNeyInterpolated` gives near the same ranking but
+    computes continuation counts by scanning the count tables on every query: ~1.6 ms a caption against ~0.27 ms
+    here, measured on 3,000 training captions, too slow for the thousands of candidates a build scores. Both are
+    pure Python; scores are cached per (context, token) and per caption, as the world's vocabulary is small."""
+
+    def __init__(self, model, order: int, floor: float):
+        self.model, self.order, self.floor = model, order, floor
+        self._token_cache: dict[tuple, float] = {}
+        self._cache: dict[str, float] = {}
+
+    @classmethod
+    def fit(cls, captions: Iterable[str], order: int = 3) -> "Ngram":
+        from nltk.lm import WittenBellInterpolated
+        from nltk.lm.preprocessing import padded_everygram_pipeline
+
+        texts = [tokens(c) for c in captions]
+        model = WittenBellInterpolated(order)
+        train, vocab = padded_everygram_pipeline(order, texts)
+        model.fit(train, vocab)
+        count = sum(len(t) + 1 for t in texts)  # tokens and </s>
+        return cls(model, order, math.log2(0.5 / max(count, 1)))
+
+    def _logscore(self, token: str, context: tuple[str, ...]) -> float:
+        key = (context, token)
+        if key not in self._token_cache:
+            value = self.model.logscore(token, context)
+            self._token_cache[key] = value if math.isfinite(value) else self.floor
+        return self._token_cache[key]
+
+    def score(self, caption: str) -> float:
+        if caption not in self._cache:
+            padded = ["<s>"] * (self.order - 1) + tokens(caption) + ["</s>"]
+            logs = [self._logscore(padded[i], tuple(padded[i - self.order + 1:i]))
+                    for i in range(self.order - 1, len(padded))]
+            self._cache[caption] = sum(logs) / len(logs)
+        return self._cache[caption]
+
+
+class Novel:
+    """Prefers the caption that names more of what training never said: score = the number of its word bigrams
+    (adjacent word pairs, punctuation left out) that occur in no training caption. In the shapes world these are the
+    held-out colour-shape pairs ("red circle"), which every test-split positive names and which a negative loses
+    when it swaps or replaces that object. The sign is the one that wins on such a benchmark (the opposite of
+    `Ngram`'s plausibility); a count, so two captions often tie (see `blind_samples`). Fit with
+    `Novel.fit(captions)`."""
+
+    def __init__(self, bigrams: set[tuple[str, str]]):
+        self.bigrams = bigrams
+
+    @classmethod
+    def fit(cls, captions: Iterable[str]) -> "Novel":
+        return cls({pair for c in captions for pair in _bigrams(words(c))})
+
+    def score(self, caption: str) -> float:
+        return float(sum(pair not in self.bigrams for pair in _bigrams(words(caption))))
+
+
+def _bigrams(ws: list[str]) -> zip:
+    return zip(ws, ws[1:])
+
+
+def fit_scorers(captions: Iterable[str]) -> dict[str, Scorer]:
+    """The blind scorers keyed by name, "shorter", "frequent", "ngram" and "novel", the last three fitted on
+    `captions` (the training captions: `training_captions`)."""
+    captions = list(captions)
+    return {"shorter": Shorter(), "frequent": Frequent.fit(captions), "ngram": Ngram.fit(captions),
+            "novel": Novel.fit(captions)}
+
+
+def model_name(name: str) -> str:
+    """The `model` column's value for a scorer keyed `name`: "blind-" + name (kept as it is when it starts so)."""
+    return name if name.startswith("blind-") else f"blind-{name}"
+
+
+def tie_break(model: str, caption: str, negative_caption: str) -> bool:
+    """The coin flip that settles a tie: seeded by the scorer's model name and the two captions only, so the same
+    pair gets the same answer in any table, in any order, when the benchmark is built and when it is reported."""
+    return shapes.keyed_rng("blind-tie", model, caption, negative_caption).random() < 0.5
+
+
+def blind_samples(pairs: pd.DataFrame, scorers: dict[str, Scorer]) -> pd.DataFrame:
+    """One row per (scorer, pair) of `pairs` (columns category, sample_id, caption, negative_caption), scorers in
+    the dict's order and pairs in the table's: columns `COLUMNS`. model: `model_name(key)`; score_positive /
+    score_negative: the scorer's score of the caption / the negative caption; correct (bool): score_positive >
+    score_negative, and on an exact tie (e.g. `Shorter` on captions of as many words) a fair coin flip of the
+    pair's own (`tie_break`): a tie is half right on average, as a blind guess is, while `correct` stays a bool
+    like every model's."""
+    rows = []
+    for name, scorer in scorers.items():
+        model = model_name(name)
+        for category, sample_id, caption, negative in zip(pairs["category"], pairs["sample_id"], pairs["caption"],
+                                                          pairs["negative_caption"]):
+            p, n = float(scorer.score(caption)), float(scorer.score(negative))
+            correct = p > n if p != n else tie_break(model, caption, negative)
+            rows.append({"model": model, "category": category, "sample_id": str(sample_id), "score_positive": p,
+                         "score_negative": n, "correct": bool(correct)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def accuracy(samples: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """{model: {category: accuracy %}} of a `blind_samples` table, models and categories in the table's order."""
+    out: dict[str, dict[str, float]] = {}
+    for (model, category), correct in samples.groupby(["model", "category"], sort=False)["correct"]:
+        out.setdefault(model, {})[category] = 100 * int(correct.sum()) / len(correct)
+    return out
+
+
+def training_captions(world_cfg: dict, seed: int, count: int) -> list[str]:
+    """The first `count` captions of the shapes world's training source (`world._train_scenes`, stream "source",
+    with the config's world block: held-out combinations, hollow and third-object rates, colour bias): the very
+    captions a run on `source: shapes` trains on, for fitting the blind scorers. No held-out combination occurs."""
+    scenes = world._train_scenes(count, seed, "source", world_cfg["heldout_combos"], world_cfg["hollow_rate"],
+                                 world_cfg.get("third_object_rate", 0.0), world_cfg.get("colour_bias", 0.0))
+    return [shapes.describe(scene, phrasing) for scene, phrasing in scenes]
+
+
+BENCHMARKS = ("sugarcrepe", "aro")  # the benchmarks that pick between captions, whose items a blind scorer can take
+
+
+def score_items(items: pd.DataFrame, scorer: Scorer, model: str) -> pd.DataFrame:
+    """A model's per-sample table of a two-way benchmark (tripletclip/evals: SugarCrepe's or ARO's) with its scores and
+    verdicts replaced by `scorer`'s, which reads only the captions: every other column (category, group, kind, ...)
+    stays, so the benchmark's own `metrics_from_samples` gives the blind scorer's metrics. Against several false
+    captions (ARO's `negative_captions`) the positive must outscore the best of them; a tie is settled by
+    `tie_break`, as in `blind_samples`."""
+    out = items.copy()
+    negatives = (items["negative_captions"] if "negative_captions" in items else items["negative_caption"].map(
+        lambda caption: [caption]))
+    positive = [float(scorer.score(caption)) for caption in items["caption"]]
+    best = [max(negatives_of, key=scorer.score) for negatives_of in negatives]
+    negative = [float(scorer.score(caption)) for caption in best]
+    out["score_positive"], out["score_negative"], out["negative_caption"] = positive, negative, best
+    out["correct"] = [p > n if p != n else tie_break(model, caption, worst)
+                      for p, n, caption, worst in zip(positive, negative, items["caption"], best)]
+    if "scores_negative" in items:
+        out["scores_negative"] = [[float(scorer.score(c)) for c in negatives_of] for negatives_of in negatives]
+    return out
+
+
+def shard_captions(shards: list[str], count: int) -> list[str]:
+    """The first `count` captions of training shards (ours: txt; TripletData's: caption), for fitting the scorers on
+    what the run trained on."""
+    from . import io
+
+    captions = []
+    for shard in shards:
+        for sample in io.iter_shard(shard):
+            caption = sample.get("txt", sample.get("caption"))
+            if caption:
+                captions.append(caption.decode("utf-8", errors="replace").strip())
+            if len(captions) >= count:
+                return captions
+    return captions
+
+
+def evaluate(benchmark: str, items: pd.DataFrame, captions: list[str]) -> dict[str, tuple[dict, pd.DataFrame]]:
+    """{model name: (metrics, per-sample table)} of every blind scorer on one benchmark's items (`score_items`),
+    scored by the benchmark's own `metrics_from_samples`. With training `captions` all of `fit_scorers`; without
+    (an evaluation-only run has none of its own) only `Shorter`, which needs none."""
+    from .evals import module
+
+    scorers = fit_scorers(captions) if captions else {"shorter": Shorter()}
+    out = {}
+    for name, scorer in scorers.items():
+        model = model_name(name)
+        table = score_items(items, scorer, model)
+        out[model] = (module(benchmark).metrics_from_samples(table), table)
+    return out
