@@ -159,8 +159,9 @@ if INIT:
             raise ValueError("models: `init` is the report's row for train.init; name that model otherwise")
         EVAL_MODELS["init"] = INIT
 for _name in EVAL_MODELS:
-    if _name in ("clip", "negclip", "negimage", "tripletclip", "ceclip"):
-        raise ValueError(f"models: {_name!r} is a method's name (its report row); name that model otherwise")
+    if _name in ("clip", "negclip", "negimage", "tripletclip", "ceclip") or _name.startswith("blind-"):
+        raise ValueError(f"models: {_name!r} is a method's or a blind scorer's name (its report row); name that "
+                         "model otherwise")
 if not RUNS and not EVAL_MODELS:
     raise ValueError("nothing to run: train.methods is empty and models: names no model to evaluate")
 if config["train"]["lock_image"] and config["train"]["lock_text"]:

@@ -87,6 +87,7 @@ for _benchmark in BENCHMARKS:
         rule:
             name:
                 f"blind_{_benchmark}"
+            localrule: True  # seconds of text scoring: not worth a cluster job
             input:
                 # the benchmark's items, as one model's per-sample table holds them (any model's: same items)
                 pairs=model_outputs(_benchmark)[0].removesuffix(".json") + ".parquet",

@@ -225,7 +225,7 @@ def test_tripletdata_is_trained_on_directly_through_the_quality_filter(tmp_path)
      "its members are: caption, png"),
     (lambda c, d: c.update(source="tripletdata", tripletdata={"shards": "lab/00000.tar"}), "neg_image"),
     (lambda c, d: c["train"].update(init=str(d / "missing.pt")), "missing.pt"),
-    (lambda c, d: c.update(models={"clip": {"model": TINY}}), "is a method's name"),
+    (lambda c, d: c.update(models={"clip": {"model": TINY}}), "is a method's or a blind scorer's name"),
     (lambda c, d: c.update(models={"m": {"model": TINY, "pretraind": "openai"}}), "pretraind"),
     (lambda c, d: c["train"].update(init={"model": TINY, "pretraind": "x.pt"}), "'pretraind' was unexpected"),
     (lambda c, d: (c.update(models={"openai-b32": {"model": "ViT-B-32-quickgelu", "pretrained": "openai"}}),

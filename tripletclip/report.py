@@ -38,6 +38,7 @@ COLUMNS = ["method", "seed", "trained", "benchmark", "metric", "value"]
 # The row label of a model of `models:`, and the footnote under every table holding one. The footnote's asterisk
 # is escaped: at the start of a line Markdown would take it for a bullet.
 MARK = "*"
+BLIND_PREFIX = "blind-"  # the rows of the text-only scorers (tripletclip.blind), which are no model of `models:`
 FOOTNOTE = (r"\* not trained here: evaluated as given (`models:`, `train.init`), or a text-only scorer that never "
             "sees the image (`blind-*`, fitted on the training captions); one evaluation, no seed.")
 
@@ -189,7 +190,8 @@ def significance_markdown(table: pd.DataFrame, baseline: str, confidence: float)
     text = (f"### Is the difference real? Each model against {baseline}\n\nThe difference in accuracy (points) on the "
             f"same items, with its {level} paired bootstrap interval (items resampled, and seeds too when there are "
             f"several); ✓: the interval excludes 0 and McNemar's exact test on the per-item outcomes gives p < "
-            f"{1 - confidence:.2g} (at every seed). SugarCrepe's `avg` is its categories' mean, resampled within each; "
+            f"{1 - confidence:.2g} (at every seed). SugarCrepe's `avg` is its categories' mean, resampled within each "
+            f"(no McNemar test for a mean of categories: its interval alone decides); "
             f"the other benchmarks are over all their items. Every interval and p-value: `significance.csv`.")
     overall = table[(table["category"] == "all") & (table["benchmark"] != "sugarcrepe")
                     | (table["category"] == "avg")]
@@ -275,7 +277,7 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
     if long.empty:
         raise ValueError("nothing to report: no evaluation of a trained run or of a model of `models:`")
     summary = summarize(long)
-    named = list(dict.fromkeys(long.loc[~long["trained"], "method"]))
+    named = [m for m in dict.fromkeys(long.loc[~long["trained"], "method"]) if not m.startswith(BLIND_PREFIX)]
     statement = budget(metrics, named)
     trained = set(long.loc[long["trained"], "method"])
     to_init = difference_to_init(long, init) if init in named and trained else None
