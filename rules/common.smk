@@ -4,7 +4,7 @@ import re
 from snakemake.utils import validate
 
 from tripletclip import tables
-from tripletclip.evals import BENCHMARKS as ALL_BENCHMARKS
+from tripletclip.evals import BENCHMARKS as ALL_BENCHMARKS, BLIND_BENCHMARKS
 
 if not os.path.isfile("config.yaml"):  # the Snakefile's configfile, which Snakemake skips when it is missing
     raise ValueError(f"no config.yaml in the working directory {os.getcwd()}: copy the repository's "
@@ -72,7 +72,14 @@ SHARDS, SHARD_PATHS = source_shards() if METHODS else ([], None)
 BENCHMARKS = [b for b in ALL_BENCHMARKS if b in config["eval"]["benchmarks"]]
 # The key of each benchmark's config block that names real data; while it is null, the shapes analogue is built.
 REAL_DATA_KEY = {"sugarcrepe": "benchmark", "retrieval": "datasets", "zeroshot": "datasets", "aro": "datasets",
-                 "winoground": "examples", "similarity": "shards"}
+                 "winoground": "examples", "similarity": "shards", "sugarcrepe_pp": "benchmark", "valse": "data",
+                 "vl_checklist": "benchmark", "cola": "examples", "bivlc": "examples"}
+
+
+def has_real_data(benchmark):
+    """Whether `benchmark`'s eval block names real data (zero-shot: ImageFolder datasets or CLIP_benchmark's)."""
+    block = config["eval"][benchmark]
+    return bool(block.get(REAL_DATA_KEY[benchmark]) or (benchmark == "zeroshot" and block.get("clip_benchmark")))
 
 
 MODEL_KEYS = ("model", "pretrained", "quick_gelu")
@@ -182,15 +189,43 @@ def report_baseline():
 REPORT_BASELINE = report_baseline()
 
 
+def published_matches():
+    """{report row: [architecture, pretrained]} of the rows with published numbers (tripletclip.published): the
+    models of `models:` by architecture and tag, and the rows report.published names, refused when unknown."""
+    from tripletclip import published
+
+    chosen = config["report"]["published"]
+    rows = list(METHODS) + list(EVAL_MODELS)
+    unknown = [row for row in chosen if row not in rows]
+    if unknown:
+        raise ValueError(f"report.published: {', '.join(map(repr, unknown))} is neither a method of train.methods "
+                         f"nor a model of models: ({', '.join(rows)})")
+    return {row: list(key) for row, key in published.matches(EVAL_MODELS, chosen, published.load()).items()}
+
+
+PUBLISHED = published_matches()
+
+
 def benchmark_paths(benchmark):
     """(config key, path) of every file or folder of real data that `benchmark`'s eval block names."""
     block, key = config["eval"][benchmark], f"eval.{benchmark}"
     if benchmark in ("retrieval", "zeroshot", "aro"):
-        return [(f"{key}.datasets.{name}.{field}", dataset[field]) for name, dataset in block["datasets"].items()
-                for field in ("annotations", "image_dir") if dataset.get(field)]
+        paths = [(f"{key}.datasets.{name}.{field}", dataset[field]) for name, dataset in
+                 (block["datasets"] or {}).items() for field in ("annotations", "image_dir") if dataset.get(field)]
+        if benchmark == "zeroshot" and block.get("clip_benchmark"):
+            from tripletclip.evals.zeroshot import clip_benchmark_paths  # its torch import: only when asked for
+
+            paths += clip_benchmark_paths(block)
+        return paths
     if benchmark == "similarity":
         return [(f"{key}.shards", shard) for shard in block["shards"]]
-    fields = {"sugarcrepe": ("benchmark", "image_dir"), "winoground": ("examples", "image_dir")}[benchmark]
+    if benchmark == "valse":
+        dirs = [(f"{key}.image_dirs.{k}", p) for k, v in (block.get("image_dirs") or {}).items()
+                for p in ([v] if isinstance(v, str) else v)]
+        return [(f"{key}.{f}", block[f]) for f in ("data", "image_dir") if block.get(f)] + dirs
+    fields = {"sugarcrepe": ("benchmark", "image_dir"), "winoground": ("examples", "image_dir"),
+              "sugarcrepe_pp": ("benchmark", "image_dir"), "vl_checklist": ("benchmark", "image_root"),
+              "cola": ("examples", "image_dir"), "bivlc": ("examples",)}[benchmark]
     return [(f"{key}.{field}", block[field]) for field in fields if block.get(field)]
 
 
@@ -198,7 +233,7 @@ def check_benchmark_data():
     """Refuse, before any job, real benchmark data that is not there (a glob must match something)."""
     import glob
 
-    missing = [f"{key}: {path}" for benchmark in BENCHMARKS if config["eval"][benchmark].get(REAL_DATA_KEY[benchmark])
+    missing = [f"{key}: {path}" for benchmark in BENCHMARKS if has_real_data(benchmark)
                for key, path in benchmark_paths(benchmark) if not glob.glob(os.path.expanduser(path))]
     if missing:
         raise ValueError("no such benchmark data (a relative path starts at the working directory; README, "
@@ -281,9 +316,9 @@ def model_outputs(benchmark):
             + expand(f"results/eval/{benchmark}/models/{{model}}.json", model=list(EVAL_MODELS)))
 
 
-# The benchmarks that pick between captions (tripletclip.blind.BENCHMARKS), and the text-only scorers a run has:
-# fitted on its training captions, or, without training, the length rule alone.
-BLIND = [b for b in ("sugarcrepe", "aro") if b in BENCHMARKS]
+# The benchmarks that pick between captions, and the text-only scorers a run has: fitted on its training captions,
+# or, without training, the length rule alone.
+BLIND = [b for b in BLIND_BENCHMARKS if b in BENCHMARKS]
 BLIND_MODELS = [f"blind-{name}" for name in (("shorter", "frequent", "ngram", "novel") if METHODS else ("shorter",))]
 
 
@@ -295,7 +330,7 @@ def eval_outputs(benchmark):
 
 def benchmark_spec(benchmark):
     """{"spec": path} of the shapes analogue while config names no real data for `benchmark`, else {}."""
-    if config["eval"][benchmark].get(REAL_DATA_KEY[benchmark]):
+    if has_real_data(benchmark):
         return {}
     return {"spec": f"results/benchmarks/{benchmark}/spec.json"}
 

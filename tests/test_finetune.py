@@ -236,9 +236,15 @@ def test_tripletdata_is_trained_on_directly_through_the_quality_filter(tmp_path)
     (lambda c, d: c["train"].update(lock_image=True, lock_text=True), "nothing would train"),
     (lambda c, d: c["train"].update(methods=[]), "nothing to run"),
     (lambda c, d: c["eval"]["sugarcrepe"].update(benchmark="data/sugarcrepe"), "eval.sugarcrepe.benchmark"),
+    (lambda c, d: c.setdefault("report", {}).update(published={"negclip": {"model": "ViT-B-32",
+                                                                           "pretrained": "negclip"}}),
+     "report.published: 'negclip' is neither a method"),
+    (lambda c, d: c.setdefault("report", {}).update(published={"clip": {"model": "ViT-B-32",
+                                                                        "pretrained": "cc3m-clip"}}),
+     "no published row for model 'ViT-B-32', pretrained 'cc3m-clip'"),
 ], ids=["coco-path", "webdataset-missing-shard", "webdataset-key", "tripletdata-key", "init-file", "model-name",
         "model-key", "init-key", "init-name", "architecture", "hub-and-file", "both-towers-locked", "nothing-to-run",
-        "benchmark-data"])
+        "benchmark-data", "published-row", "published-model"])
 def test_a_wrong_source_or_model_fails_before_any_job(tmp_path, edit, message):
     write_pairs(tmp_path / "lab/00000.tar", 0, 2)
     config = tiny_config()

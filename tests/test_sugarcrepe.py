@@ -44,7 +44,10 @@ def test_evaluator_gets_the_known_answer(tmp_path):
                                                     {"benchmark": str(tmp_path)}, batch_size=2)
     expected = {"replace_obj": 100.0, "replace_att": 200 / 3, "replace_rel": 0.0, "swap_obj": 50.0, "swap_att": 50.0,
                 "add_obj": 100.0, "add_att": 0.0, "replace": (100 + 200 / 3) / 3, "swap": 50.0, "add": 50.0,
-                "avg": (100 + 200 / 3 + 50 + 50 + 100) / 7}  # the seven categories' mean, not the groups'
+                "avg": (100 + 200 / 3 + 50 + 50 + 100) / 7,  # the seven categories' mean, not the groups'
+                # the three averages differ: the groups' mean weighs replace_rel's 0 a third as much as add_att's,
+                # the samples' mean weighs replace_att's three samples three times replace_obj's one
+                "avg_groups": ((100 + 200 / 3) / 3 + 50 + 50) / 3, "avg_samples": 100 * 6 / 11}  # 6 of 11 samples right
     assert results == pytest.approx(expected)
     assert details["samples"] == {c: len(CASES[c]) for c in sugarcrepe.CATEGORIES}
     # one row per sample, in the categories' and the files' order, scored as worked out by hand above

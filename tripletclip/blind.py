@@ -34,6 +34,7 @@ import re
 from collections import Counter
 from typing import Iterable, Protocol
 
+import numpy as np
 import pandas as pd
 
 from . import shapes, world
@@ -220,7 +221,76 @@ def training_captions(world_cfg: dict, seed: int, count: int) -> list[str]:
     return [shapes.describe(scene, phrasing) for scene, phrasing in scenes]
 
 
-BENCHMARKS = ("sugarcrepe", "aro")  # the benchmarks that pick between captions, whose items a blind scorer can take
+_GAP_BINS = 3  # into how many quantile bins `balance` cuts a continuous scorer's gap
+
+
+def balance(candidates: list[tuple], category: str, scorers: dict[str, Scorer], n: int) -> tuple[list[int], int]:
+    """Adversarial refinement of a two-way benchmark's candidates, after SugarCrepe's (`adversarial_refine.py`, see
+    the module docstring): keep `n` so that every blind scorer is right on half of them.
+
+    candidates: tuples (scene, anything, caption, negative caption, ...); two candidates of the same scene (any
+    hashable id, e.g. the image's index) are never both kept, so a sample's image is its own. Each gets a key: per
+    scorer of `scorers` (`fit_scorers`), which caption it prefers (an exact tie: `tie_break`'s coin, as
+    `blind_samples` settles it) and by how much (a count's exact gap, e.g. `Shorter`'s word-count difference; a
+    continuous score's gap in `_GAP_BINS` quantile bins over the candidates). Candidates are taken in order and
+    kept only in pairs of mirrored keys, each scorer preferring the other caption by as much, from two different
+    scenes; what is still missing (an odd last one, or candidates that cannot be paired) is filled greedily with
+    the candidate that unbalances the scorers and the word counts least.
+
+    Returns (the indices of the kept candidates, ascending, `n` of them or fewer when there are not as many scenes;
+    how many of them were kept as mirrored pairs: all but one of an odd `n` when the refinement succeeded)."""
+    pairs = pd.DataFrame({"category": category, "sample_id": range(len(candidates)),
+                          "caption": [c[2] for c in candidates], "negative_caption": [c[3] for c in candidates]})
+    table = blind_samples(pairs, scorers)
+    keys, signs = [], []
+    for _, rows in table.groupby("model", sort=False):
+        gap = (rows["score_positive"] - rows["score_negative"]).to_numpy()
+        sign = np.where(rows["correct"].to_numpy(), 1, -1)
+        size = np.abs(gap)
+        values = np.unique(size[gap != 0])
+        if len(values) > 2 * _GAP_BINS:  # a continuous score: its gap's quantile bin
+            edges = np.quantile(size[gap != 0], np.linspace(0, 1, _GAP_BINS + 1)[1:-1])
+            bins = np.searchsorted(edges, size) + 2
+        else:  # a count: its exact gap
+            bins = np.searchsorted(values, size) + 2
+        bins[gap == 0] = 1
+        keys.append(sign * bins)
+        signs.append(sign)
+    keys = [tuple(k) for k in np.array(keys).T.tolist()]
+    scene = [c[0] for c in candidates]
+    waiting: dict[tuple, list[int]] = {}
+    taken: set[int] = set()
+    chosen: list[int] = []
+    for i, key in enumerate(keys):
+        if len(chosen) >= n - n % 2:
+            break
+        if scene[i] in taken:
+            continue
+        queue = waiting.setdefault(tuple(-k for k in key), [])
+        queue[:] = [j for j in queue if scene[j] not in taken]
+        match = next((j for j in queue if scene[j] != scene[i]), None)
+        if match is None:
+            waiting.setdefault(key, []).append(i)
+        else:
+            queue.remove(match)
+            chosen += [match, i]
+            taken |= {scene[i], scene[match]}
+    paired = len(chosen)
+    # the rest (an odd last sample, or a category that cannot be balanced): the candidate that unbalances least
+    signs = np.array(signs).T
+    extra_words = np.array([len(words(c[2])) - len(words(c[3])) for c in candidates])
+    total, gap = signs[chosen].sum(axis=0), int(extra_words[chosen].sum())
+    while len(chosen) < n:
+        free = np.array([i for i in range(len(candidates)) if scene[i] not in taken], dtype=int)
+        if not len(free):
+            break
+        cost = ((total + signs[free]) ** 2).sum(axis=1) + (gap + extra_words[free]) ** 2
+        i = int(free[np.argmin(cost)])
+        chosen.append(i)
+        taken.add(scene[i])
+        total, gap = total + signs[i], gap + int(extra_words[i])
+    return sorted(chosen), paired
+
 
 
 def score_items(items: pd.DataFrame, scorer: Scorer, model: str) -> pd.DataFrame:
@@ -260,15 +330,21 @@ def shard_captions(shards: list[str], count: int) -> list[str]:
 
 
 def evaluate(benchmark: str, items: pd.DataFrame, captions: list[str]) -> dict[str, tuple[dict, pd.DataFrame]]:
-    """{model name: (metrics, per-sample table)} of every blind scorer on one benchmark's items (`score_items`),
-    scored by the benchmark's own `metrics_from_samples`. With training `captions` all of `fit_scorers`; without
+    """{model name: (metrics, per-sample table)} of every blind scorer on one benchmark's items, scored by the
+    benchmark's own `metrics_from_samples`. The items are a model's per-sample table; a scorer's verdicts replace
+    the model's through the benchmark module's `score_blind(items, scorer, model) -> table` where it has one (a
+    benchmark of several captions or images per item: Winoground's, where a text-only s(c, i) = score(c)), else
+    `score_items` (a caption against its negative captions). With training `captions` all of `fit_scorers`; without
     (an evaluation-only run has none of its own) only `Shorter`, which needs none."""
     from .evals import module
 
     scorers = fit_scorers(captions) if captions else {"shorter": Shorter()}
+    evaluator = module(benchmark)
+    # a benchmark whose items are not (caption, negative caption) pairs scores them its own way
+    score = getattr(evaluator, "score_blind", score_items)
     out = {}
     for name, scorer in scorers.items():
         model = model_name(name)
-        table = score_items(items, scorer, model)
-        out[model] = (module(benchmark).metrics_from_samples(table), table)
+        table = score(items, scorer, model)
+        out[model] = (evaluator.metrics_from_samples(table), table)
     return out

@@ -40,10 +40,11 @@ from PIL import Image
 
 MAX_IMAGES = 1000
 NAMES = {"sugarcrepe": "SugarCrepe", "aro": "ARO", "winoground": "Winoground", "retrieval": "Retrieval",
-         "zeroshot": "Zero-shot", "similarity": "Similarity"}
+         "zeroshot": "Zero-shot", "similarity": "Similarity", "sugarcrepe_pp": "SugarCrepe++", "valse": "VALSE",
+         "vl_checklist": "VL-CheckList", "cola": "Cola", "bivlc": "BiVLC"}
 # An item's text and images: the same for every model that scored it (the first row's are shown).
 TEXT_COLUMNS = {"caption": "caption", "negative_caption": "negative", "caption_0": "caption 0",
-                "caption_1": "caption 1", "label": "label"}
+                "caption_1": "caption 1", "caption2": "caption 2", "label": "label"}
 IMAGE_COLUMNS = {"image": "image", "image_0": "image 0", "image_1": "image 1"}
 # What each model says of an item, beside its verdict (`correct`).
 MODEL_COLUMNS = {"score_positive": "positive", "score_negative": "negative",
@@ -62,6 +63,13 @@ def image_roots(benchmark: str, spec: dict, root: str = ".") -> dict[str, str]:
     def at(path):
         return str(Path(root) / path)
 
+    if benchmark == "valse" and spec.get("image_dir") and not spec.get("image_dirs"):
+        return {benchmark: at(spec["image_dir"])}
+    if benchmark == "sugarcrepe_pp":
+        folder = spec.get("image_dir") or Path(spec["benchmark"]) / "images"
+        return {benchmark: at(folder)}
+    if benchmark == "cola" and str(spec["examples"]).endswith(".json"):
+        return {benchmark: at(spec.get("image_dir") or Path(spec["examples"]).parent / "images")}
     if benchmark == "sugarcrepe":
         return {benchmark: at(spec["image_dir"]) if spec.get("image_dir") else at(Path(spec["benchmark"]) / "images")}
     if benchmark == "aro":

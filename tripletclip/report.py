@@ -26,14 +26,26 @@ from .evals import BENCHMARKS  # noqa: E402
 from .evals.sugarcrepe import CATEGORIES, GROUPS  # noqa: E402
 
 LABELS = {"replace_obj": "Replace obj", "replace_att": "Replace att", "replace_rel": "Replace rel",
-          "swap_obj": "Swap obj", "swap_att": "Swap att", "add_obj": "Add obj", "add_att": "Add att", "avg": "Avg",
+          "swap_obj": "Swap obj", "swap_att": "Swap att", "add_obj": "Add obj", "add_att": "Add att",
+          "avg": "Avg of 7 categories", "avg_groups": "Avg of 3 groups", "avg_samples": "Avg over samples",
           "replace": "Replace", "swap": "Swap", "add": "Add"}
 # The paper's column order for SugarCrepe (TripletCLIP Table 2), then the group means.
-SUGARCREPE_ORDER = list(CATEGORIES) + ["avg"] + list(GROUPS)
+SUGARCREPE_ORDER = list(CATEGORIES) + ["avg", "avg_groups", "avg_samples"] + list(GROUPS)
 TITLES = {"sugarcrepe": "SugarCrepe accuracy (%)", "retrieval": "Retrieval recall@K (%)",
           "zeroshot": "Zero-shot classification accuracy (%)", "aro": "ARO accuracy (%), macro over groups",
           "winoground": "Winoground scores (%)",
+          "sugarcrepe_pp": "SugarCrepe++ accuracy (%): image-to-text (ITT, both positives above the negative) and "
+                           "text-only (TOT, the two positives closer to each other than either to the negative)",
+          "valse": "VALSE pairwise accuracy acc_r (%), validated samples",
+          "vl_checklist": "VL-CheckList accuracy (%), macro over files, sources and sub-types",
+          "cola": "Cola multi-object scores (%; Cola's own accuracy: image)",
+          "bivlc": "BiVLC I2T, T2I and group scores (%)",
           "similarity": "Cosine similarity of each positive and its hard negative (lower: kept further apart)"}
+# SugarCrepe's "average" has three conventions in the literature, 2-3 points apart on the real benchmark
+AVERAGES = ("Three averages, each named: *Avg of 7 categories* (`avg`, the mean of the seven category accuracies, as "
+            "TripletCLIP reports it; the overview's), *Avg of 3 groups* (`avg_groups`, the mean of the replace, swap "
+            "and add means) and *Avg over samples* (`avg_samples`, every sample weighing the same, so the large "
+            "categories count more). Compare a published average only with the one of its convention.")
 COLUMNS = ["method", "seed", "trained", "benchmark", "metric", "value"]
 # The row label of a model of `models:`, and the footnote under every table holding one. The footnote's asterisk
 # is escaped: at the start of a line Markdown would take it for a bullet.
@@ -120,8 +132,10 @@ def wide(summary: pd.DataFrame) -> pd.DataFrame:
 
 def headline(benchmark: str, metric: str) -> bool:
     """The metrics of the overview table: one or a few per benchmark."""
-    return {"sugarcrepe": metric == "avg", "retrieval": metric.endswith("_r1"), "zeroshot": metric.endswith("_top1"),
-            "aro": not metric.endswith("_all_relations"), "winoground": metric == "group"}.get(benchmark, True)
+    return {"sugarcrepe": metric == "avg", "retrieval": metric.endswith("_r1"),
+            "zeroshot": metric.endswith("_top1") or metric == "vtab_avg", "aro": not metric.endswith("_all_relations"),
+            "winoground": metric == "group", "sugarcrepe_pp": metric in ("avg_itt", "avg_tot"), "valse": metric == "avg",
+            "vl_checklist": metric == "avg", "cola": metric == "image", "bivlc": metric == "group"}.get(benchmark, True)
 
 
 def _trained(part: pd.DataFrame) -> pd.Series:
@@ -156,7 +170,9 @@ def _table(part: pd.DataFrame, column: str, sign: str = "") -> str:
 
 def _overview(summary: pd.DataFrame, sign: str = "") -> str:
     top = summary[[headline(b, m) for b, m in zip(summary["benchmark"], summary["metric"])]]
-    return _table(top.assign(column=top["benchmark"] + "/" + top["metric"]), "column", sign)
+    names = [f"{b}/{m}" + (" of 7 categories" if (b, m) == ("sugarcrepe", "avg") else "")
+             for b, m in zip(top["benchmark"], top["metric"])]
+    return _table(top.assign(column=names), "column", sign)
 
 
 def collect_samples(eval_paths: list[str], sample_paths: list[str]) -> pd.DataFrame:
@@ -229,8 +245,9 @@ def markdown(summary: pd.DataFrame, statement: str, differences: pd.DataFrame | 
     if significance:
         parts.append(significance)
     for benchmark in dict.fromkeys(summary["benchmark"]):
+        part = summary[summary["benchmark"] == benchmark]
         parts.append(f"### {TITLES.get(benchmark, benchmark)}\n\n"
-                     + _table(summary[summary["benchmark"] == benchmark], "metric"))
+                     + (f"{AVERAGES}\n\n" if "avg_groups" in set(part["metric"]) else "") + _table(part, "metric"))
     return "\n\n".join(parts) + "\n"
 
 
@@ -264,7 +281,8 @@ def budget(metrics: list[str], named: list[str] | tuple[str, ...] = ()) -> str:
 def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tuple[str, int], str],
                  outputs: dict[str, str], init: str | None = None, sample_paths: list[str] | None = None,
                  baseline: str | None = None, resamples: int = 10_000, confidence: float = 0.95,
-                 seed: int = 0, image_roots: dict[str, str] | None = None) -> pd.DataFrame:
+                 seed: int = 0, image_roots: dict[str, str] | None = None,
+                 published: dict | None = None) -> pd.DataFrame:
     """Write every output named in `outputs` (keys: csv, summary, wide, markdown, sugarcrepe_plot,
     similarity_plot, training_plot, and significance with `sample_paths`); a plot whose benchmark was not run is
     drawn as a note saying so. `init`: the key of the model of `models:` every method was fine-tuned from
@@ -272,7 +290,9 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
     per-sample table beside each eval JSON (same order): every model is then compared with `baseline` item by item
     (tripletclip.significance.compare, `resamples` bootstrap draws seeded with `seed`), in significance.csv and
     results.md, and the errors are laid out in browse.html (tripletclip.browse; `image_roots` from
-    browse.image_roots)."""
+    browse.image_roots). `published`: {"matched": {row: [architecture, pretrained]}, "real": [benchmarks run on
+    real data]}: those rows beside the papers' numbers (tripletclip.published), in results.md and the output
+    "published" (a CSV, empty when nothing matched)."""
     long = _order(collect(eval_paths))
     if long.empty:
         raise ValueError("nothing to report: no evaluation of a trained run or of a model of `models:`")
@@ -301,9 +321,17 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
             browse.write_browser(samples, image_roots or {}, outputs["browse"])
             section = ("Every sample each model gets wrong, and where the models disagree: "
                        "[browse.html](browse.html).\n\n" + section)
+    if "published" in outputs:
+        from . import published as papers
+
+        matched = {row: tuple(key) for row, key in ((published or {}).get("matched") or {}).items()}
+        comparison = papers.compare(summary, matched, papers.load(), set((published or {}).get("real") or ()))
+        with io.atomic_path(outputs["published"]) as tmp:
+            comparison.to_csv(tmp, index=False, float_format="%.4f")
+        section += ("\n\n" if section else "") + papers.markdown(comparison)
     with io.atomic_path(outputs["markdown"]) as tmp:
         tmp.write_text(markdown(summary, statement, paired(long) if "clip" in trained else None, init=init,
-                                init_differences=to_init, significance=section), encoding="utf-8")
+                                init_differences=to_init, significance=section.strip()), encoding="utf-8")
     similarity = [p for p in eval_paths if io.read_json(p)["benchmark"] == "similarity"]
     figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement), "similarity_plot": plot_similarity(similarity),
                "training_plot": plot_training(train_logs)}

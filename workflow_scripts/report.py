@@ -16,7 +16,8 @@ def main(smk):
         roots |= browse.image_roots(benchmark, spec)
     summary = report.write_report(list(smk.input.evals), list(smk.input.metrics), train_logs,
                                   dict(smk.output.items()), init=smk.params.init, sample_paths=list(smk.input.samples),
-                                  baseline=smk.params.baseline, image_roots=roots, **smk.params.significance)
+                                  baseline=smk.params.baseline, image_roots=roots, published=smk.params.published,
+                                  **smk.params.significance)
     log.info("results:\n%s", summary.to_string())
 
 

@@ -17,7 +17,8 @@ module's `metrics_from_samples` says exactly what each column holds):
 - retrieval: category ({dataset}_i2t, {dataset}_t2i), sample_id (imgid / sentid, else the position), correct
   (rank == 1), rank (1-based, of the first correct match), image, caption, retrieved (what ranked first).
 - zeroshot: category (the dataset), sample_id (class folder/file), correct (top-1), rank (of the true class),
-  label, predicted (class names), label_index, predicted_index.
+  label, predicted (class names), label_index, predicted_index; sample_id is the class folder/file, or the
+  webdataset `__key__` of a CLIP_benchmark dataset.
 - aro: category (the dataset), sample_id (the index in the annotations; order: "{entry}/{caption}"), correct,
   score_positive, score_negative (the best-scoring false caption), image, caption, negative_caption, kind, group
   (relation_name, "{a}_{b}" attribute pair; None for order), averaged (the row's group enters {dataset}'s macro
@@ -25,6 +26,18 @@ module's `metrics_from_samples` says exactly what each column holds):
 - winoground: category (the tag), sample_id (the id), correct (group_correct), c0_i0, c0_i1, c1_i0, c1_i1
   (s(caption_j, image_k)), text_correct, image_correct, group_correct, caption_0, caption_1, image_0, image_1 (the
   images' names).
+- sugarcrepe_pp: category ({subset}_itt, {subset}_tot), sample_id (the entry's "id"), correct (ITT: s(I,P1) >
+  s(I,N) and s(I,P2) > s(I,N); TOT: s(P1,P2) > s(P1,N) and > s(P2,N); strict), task, subset, score_positive,
+  score_negative, image_caption, image_caption2, image_negative, caption_caption2, caption_negative,
+  caption2_negative, image, caption, caption2, negative_caption.
+- valse: category (the piece: existence, ..., foil-it), sample_id (the key in {piece}.json), correct,
+  score_positive, score_negative, image (image_file), caption, negative_caption (the foil), dataset.
+- vl_checklist: category (the file, e.g. Object_Size_large_vg_subj), sample_id (the entry's index), correct,
+  score_positive, score_negative, image, caption, negative_caption (first POS / NEG), subtype, source.
+- cola: category ("multi_object"), sample_id (position), correct (image_correct: Cola's own metric), c0_i0 ...
+  c1_i1, text/image/group_correct, caption_0, caption_1, image_0, image_1 ({id}.jpg).
+- bivlc: category ("{type}_{subtype}"), sample_id (position), correct (group_correct), c0_i0 ... c1_i1, ipos_2t,
+  ineg_2t, tpos_2i, tneg_2i, i2t/t2i/group_correct, type, subtype, caption_0/1, image_0/1.
 - similarity: category (image, text), sample_id (the triplet's key), cosine, shard, caption, negative_caption; no
   `correct` column: a positive and its negative have no right answer.
 """
@@ -32,7 +45,11 @@ from __future__ import annotations
 
 import importlib
 
-BENCHMARKS = ("sugarcrepe", "retrieval", "zeroshot", "aro", "winoground", "similarity")
+BENCHMARKS = ("sugarcrepe", "retrieval", "zeroshot", "aro", "winoground", "similarity", "sugarcrepe_pp", "valse",
+              "vl_checklist", "cola", "bivlc")
+# The benchmarks that pick between captions, whose items the text-only scorers of tripletclip.blind can take (rule
+# blind_{benchmark}): a module scores them blind with its `score_blind` where it has one, else `blind.score_items`.
+BLIND_BENCHMARKS = ("sugarcrepe", "aro", "winoground", "sugarcrepe_pp", "valse", "vl_checklist", "cola", "bivlc")
 
 
 def module(benchmark: str):

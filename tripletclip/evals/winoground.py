@@ -231,3 +231,22 @@ def metrics_from_samples(samples: pd.DataFrame) -> dict:
     the module's docstring; a tie is wrong), caption_0, caption_1, image_0, image_1 (the images' names as
     Winoground gives them, without .png: ex_{id}_img_{k})."""
     return _scores(samples)
+
+
+def score_blind(items: pd.DataFrame, scorer, model: str) -> pd.DataFrame:
+    """A per-sample table `items` (columns `COLUMNS`) scored by a text-only scorer (tripletclip.blind), which gives
+    a caption the same score against either image: s(c_j, i_k) = scorer.score(caption_j). Then the text score asks
+    for score(c0) > score(c1) and score(c1) > score(c0), and the image score compares a caption's score with
+    itself, a tie, which the protocol counts wrong: a blind scorer is wrong on every example, whatever it is. The
+    row for it in the report shows that Winoground's pairing (each caption right for one image, wrong for the
+    other) leaves nothing for the text alone to find. `model` is unused: there is no tie to break by coin."""
+    import numpy as np
+
+    out = items.copy()
+    first = np.array([float(scorer.score(c)) for c in items["caption_0"]])
+    second = np.array([float(scorer.score(c)) for c in items["caption_1"]])
+    out["c0_i0"], out["c0_i1"], out["c1_i0"], out["c1_i1"] = first, first, second, second
+    text, image, group = scores(first, first, second, second)
+    out["text_correct"], out["image_correct"] = text.tolist(), image.tolist()
+    out["group_correct"] = out["correct"] = group.tolist()
+    return out

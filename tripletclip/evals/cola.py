@@ -1,0 +1,204 @@
+"""Cola (Ray et al., NeurIPS 2023 Datasets and Benchmarks, "Cola: A Benchmark for Compositional Text-to-image
+Retrieval", arXiv 2305.03689): the multi-object setting, pairs of images whose objects' attributes are swapped.
+
+Format (arijitray1993/COLA, `data/COLA_multiobjects_matching_benchmark.json`, commit 8aa4527, 2023-05-18; its
+README, "Multi-objects setting"): one JSON list of 210 entries, each a list `[image 1, caption 1, image 2, caption
+2]` of four strings. Caption 1 is true of image 1 and not of image 2, and vice versa: the two captions name similar
+objects and attributes in another configuration ("brown giraffe behind tall white giraffe"). Each image is a link,
+`https://cs-people.bu.edu/array/data/vg_gqa_images/{id}.jpg`, `{id}` the Visual Genome image id: 218 distinct
+images (77 of them in more than one entry; 132 distinct image pairs, some with several caption pairs), so an entry's
+id is its position in the list. Nothing here downloads: `image_dir` is a local folder of those images
+under their own file names, `{id}.jpg`, the link's last path segment. Visual Genome's download (VG_100K/ and
+VG_100K_2/) and GQA's images/ folder both name their images so; an image is looked for in `image_dir` itself, then in
+its VG_100K/ and VG_100K_2/ subfolders, so the unzipped Visual Genome folder can be given as it is. A link that is a
+local path is read the same way (its file name in `image_dir`).
+
+Protocol (the repository's `scripts/eval.py`, `ColaMultiObjAcc`; the paper's Fig. 2a: a model must match the correct
+images to the correct captions): with s(c, i) the image-caption similarity of caption c_j and image i_k
+(`c{j}_i{k}` below), a pair is right iff s(c0, i0) > s(c0, i1) and s(c1, i1) > s(c1, i0): each caption retrieves its
+own image rather than the other one. This is Winoground's *image* score (text-to-image, Thrush et al. 2022, §3);
+their script prints its mean as the "Multi-obj accuracy", our `image`. A tie is wrong (strict `>`, as in their
+code). Winoground's text score (each image picks its own caption: s(c0, i0) > s(c1, i0) and s(c1, i1) >
+s(c0, i1)) and group score (both) are reported beside it, as `text` and `group`; Cola does not report them.
+
+The pairs have no category of their own; every row's category is `multi_object`. The single-object setting (the
+`COLA_singleobjects_benchmark_*.json` files, mAP over 320 multi-attribute classes) is not implemented.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from .. import io, shapes, world
+from . import encode
+from .winoground import scores
+
+log = logging.getLogger(__name__)
+
+FILE = "COLA_multiobjects_matching_benchmark.json"
+FOLDER_LAYOUTS = (f"data/{FILE}", FILE)  # where a downloaded repository (or a folder) holds it; the first found
+CATEGORY = "multi_object"
+# Visual Genome's zips unpack into these two folders; GQA's images/ holds the same files flat
+IMAGE_SUBFOLDERS = ("", "VG_100K", "VG_100K_2")
+# the per-sample table's columns (`metrics_from_samples` says what each holds)
+COLUMNS = ("category", "sample_id", "correct", "c0_i0", "c0_i1", "c1_i0", "c1_i1", "text_correct", "image_correct",
+           "group_correct", "caption_0", "caption_1", "image_0", "image_1")
+PAIRS = (("0", "0"), ("0", "1"), ("1", "0"), ("1", "1"))  # (caption, image) of c0_i0, c0_i1, c1_i0, c1_i1
+
+
+def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
+    """Pairs of test-split scenes of two objects whose attributes are swapped between them: the second scene is the
+    first's `swap_att` negative (the two objects trade their colour, size or hollowness), each pair's captions worded
+    alike, so the two captions name the same objects and attributes, bound otherwise, as Cola's pairs do. Each scene
+    is its own image (JPEG, as Visual Genome's are, named by a running number as Visual Genome names them by id) and
+    its own caption. Scenes with a third object are passed over: Cola's pairs are two objects each.
+
+    Writes `COLA_multiobjects_matching_benchmark.json` (`options["shapes_examples"]` pairs, [image 1, caption 1,
+    image 2, caption 2] each, the images as paths `images/{n}.jpg` where Cola has links: both are read by their file
+    name) and `images/`; returns the spec {"examples", "image_dir"}."""
+    out = Path(out_dir)
+    rng = shapes.keyed_rng("cola", seed)
+    pairs, scenes = [], {}
+    for scene, phrasing in world.test_scenes(world_cfg, seed, "cola"):
+        if len(pairs) == options["shapes_examples"]:
+            break
+        if len(scene.objects) != 2 or not shapes.applicable_types(scene, ("swap_att",)):
+            continue
+        other = shapes.negative(scene, "swap_att", rng)
+        first, second = f"{2 * len(pairs)}.jpg", f"{2 * len(pairs) + 1}.jpg"
+        scenes[first], scenes[second] = scene, other
+        pairs.append([f"images/{first}", shapes.describe(scene, phrasing), f"images/{second}",
+                      shapes.describe(other, phrasing)])
+    world.render_all(out / "images", scenes, world_cfg["image_size"], f"cola:{seed}")
+    io.write_json(out / FILE, pairs)
+    return {"examples": FILE, "image_dir": "images"}
+
+
+def image_name(link: str) -> str:
+    """The file name an image link names: the last segment of a URL's path (`.../vg_gqa_images/2414605.jpg` ->
+    `2414605.jpg`), or of a local path."""
+    path = urlsplit(link).path if "://" in link else link.replace("\\", "/")
+    return PurePosixPath(path).name
+
+
+def _file(root: str, spec: dict) -> Path:
+    if not spec.get("examples"):
+        raise ValueError(f"Cola: the spec names no `examples` (expected {FILE}, or the folder of the downloaded "
+                         f"arijitray1993/COLA repository)")
+    path = encode.resolve(root, spec["examples"])
+    if path.is_dir():
+        for layout in FOLDER_LAYOUTS:
+            if (path / layout).is_file():
+                return path / layout
+        found = sorted(p.name for p in path.iterdir())[:10]
+        raise FileNotFoundError(f"Cola examples: {path} holds none of {', '.join(FOLDER_LAYOUTS)}; found "
+                                f"{found or 'nothing'}")
+    return path
+
+
+def load(root: str, spec: dict) -> tuple[list[dict], int, Path]:
+    """(pairs, skipped, image_dir): each pair {"index" (its position in the file), "caption_0", "caption_1",
+    "image_0", "image_1" (the images' file names), "path_0", "path_1" (where they are)} in the file's order; how many
+    entries were not four strings and were skipped (each logged); the image folder.
+
+    Raises FileNotFoundError when the file, the image folder or any image is missing (naming how many and which),
+    ValueError when the file is not a JSON list of [image, caption, image, caption] entries, or none is one."""
+    path = _file(root, spec)
+    entries = encode.read_json(path, f"Cola examples ({FILE})")
+    if not isinstance(entries, list):
+        raise ValueError(f"Cola examples {path}: expected a JSON list of [image 1, caption 1, image 2, caption 2], "
+                         f"found a {type(entries).__name__}")
+    image_dir = encode.resolve(root, spec["image_dir"]) if spec.get("image_dir") else path.parent / "images"
+    if not image_dir.is_dir():
+        raise FileNotFoundError(f"Cola images: expected a folder of the Visual Genome / GQA images ({{id}}.jpg, "
+                                f"flat or in VG_100K/ and VG_100K_2/) at {image_dir}, found none; set `image_dir`")
+    pairs, bad = [], []
+    for index, entry in enumerate(entries):
+        if not (isinstance(entry, list) and len(entry) == 4 and all(isinstance(x, str) and x for x in entry)):
+            bad.append(index)
+            continue
+        pair = {"index": index, "caption_0": entry[1], "caption_1": entry[3], "image_0": image_name(entry[0]),
+                "image_1": image_name(entry[2])}
+        pairs.append(pair)
+    if bad:
+        log.warning("Cola: %d of %d entries are not [image, caption, image, caption] (four strings) and are skipped, "
+                    "e.g. entry %d: %r", len(bad), len(entries), bad[0], entries[bad[0]])
+    if not pairs:
+        raise ValueError(f"Cola examples {path}: expected a non-empty list of [image 1, caption 1, image 2, caption "
+                         f"2] (four strings); found {len(entries)} entries, none of them one"
+                         + (f", e.g. {entries[bad[0]]!r}" if bad else ""))
+    where = {}
+    for name in dict.fromkeys(p[f"image_{k}"] for p in pairs for k in (0, 1)):
+        where[name] = next((image_dir / sub / name for sub in IMAGE_SUBFOLDERS if (image_dir / sub / name).is_file()),
+                           image_dir / name)
+    encode.require_files(list(where.values()), f"Cola images in {image_dir} (Visual Genome ids, {{id}}.jpg)")
+    for pair in pairs:
+        pair["path_0"], pair["path_1"] = where[pair["image_0"]], where[pair["image_1"]]
+    log.info("Cola: %d pairs from %s, images from %s", len(pairs), path, image_dir)
+    return pairs, len(bad), image_dir
+
+
+def _table(pairs: list[dict], similarities: list) -> pd.DataFrame:
+    """The per-sample table of `pairs` and their similarities (c0_i0, c0_i1, c1_i0, c1_i1: tensors or lists)."""
+    text, image, group = scores(*(pd.Series(s, dtype="float64") for s in similarities))
+    return pd.DataFrame({
+        "category": CATEGORY, "sample_id": [str(p["index"]) for p in pairs], "correct": image.tolist(),
+        **{f"c{j}_i{k}": list(s) for (j, k), s in zip(PAIRS, similarities)},
+        "text_correct": text.tolist(), "image_correct": image.tolist(), "group_correct": group.tolist(),
+        **{f"caption_{k}": [p[f"caption_{k}"] for p in pairs] for k in (0, 1)},
+        **{f"image_{k}": [p[f"image_{k}"] for p in pairs] for k in (0, 1)}}, columns=COLUMNS)
+
+
+def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
+             device: str = "cpu") -> tuple[dict, dict, pd.DataFrame]:
+    """(metrics, details, samples): Cola's multi-object accuracy (`image`) and Winoground's `text` and `group`
+    scores beside it, in % (`metrics_from_samples` of the table); details {"pairs": scored, "skipped": entries
+    that were not pairs}; the table, one row per pair in the file's order, columns `COLUMNS`. Each distinct image
+    and caption is encoded once."""
+    pairs, skipped, _ = load(root, spec)
+    paths, image_row = encode.index([p[f"path_{k}"] for p in pairs for k in (0, 1)])
+    captions, caption_row = encode.index([p[f"caption_{k}"] for p in pairs for k in (0, 1)])
+    img = encode.images(model, preprocess, paths, batch_size, device)
+    txt = encode.texts(model, tokenizer, captions, batch_size, device)
+
+    def s(j, k):
+        return (txt[[caption_row[p[f"caption_{j}"]] for p in pairs]]
+                * img[[image_row[p[f"path_{k}"]] for p in pairs]]).sum(-1)
+
+    # the float32 similarities as exact python floats: compared again as float64, they order the same way
+    table = _table(pairs, [s(int(j), int(k)).tolist() for j, k in PAIRS])
+    return metrics_from_samples(table), {"pairs": len(pairs), "skipped": skipped}, table
+
+
+def metrics_from_samples(samples: pd.DataFrame) -> dict:
+    """{"image", "text", "group"}: the share (%) of pairs whose image / text / group score is right, over every row.
+    `image` is Cola's multi-object accuracy (the module's docstring); `text` and `group` are Winoground's.
+
+    Columns, one row per pair: category ("multi_object"), sample_id (the entry's position in the JSON list, from 0),
+    correct (bool: image_correct, Cola's verdict), c0_i0, c0_i1, c1_i0, c1_i1 (s(caption_j, image_k), the cosine
+    similarity of caption j and image k; caption 0 and image 0 are the entry's first pair), text_correct
+    (s(c0, i0) > s(c1, i0) and s(c1, i1) > s(c0, i1)), image_correct (s(c0, i0) > s(c0, i1) and s(c1, i1) >
+    s(c1, i0)), group_correct (both), all strict: a tie is wrong; caption_0, caption_1, image_0, image_1 (the
+    images' file names, {id}.jpg)."""
+    # float32 means, as every benchmark's metrics are computed (encode.mean32)
+    return {k: encode.mean32(samples[f"{k}_correct"]) * 100 for k in ("image", "text", "group")}
+
+
+def score_blind(items: pd.DataFrame, scorer, model: str) -> pd.DataFrame:
+    """A per-sample table (`COLUMNS`) scored by a text-only `scorer` (tripletclip.blind): s(c, i) = scorer.score(c)
+    for both images, the verdicts recomputed with the same strict comparisons. Such a scorer ties s(c0, i0) with
+    s(c0, i1), so its image score, Cola's accuracy, is wrong on every pair, and its text score asks score(c0) >
+    score(c1) and score(c1) > score(c0) at once: wrong too. Every other column is kept. `model` is unused: no tie
+    is settled by a coin here, Cola counts a tie wrong."""
+    del model
+    pairs = [{"index": i, **row} for i, row in zip(items["sample_id"], items.to_dict("records"))]
+    text = {k: [float(scorer.score(c)) for c in items[f"caption_{k}"]] for k in ("0", "1")}
+    out = items.copy()
+    scored = _table(pairs, [text[j] for j, _ in PAIRS])
+    for column in ("correct", "c0_i0", "c0_i1", "c1_i0", "c1_i1", "text_correct", "image_correct", "group_correct"):
+        out[column] = scored[column].to_numpy()
+    return out
