@@ -26,6 +26,10 @@ def tiny_config() -> dict:
     config["eval"]["aro"].update(shapes_per_group=2)
     config["eval"]["winoground"].update(shapes_examples=10)
     config["eval"]["similarity"].update(samples=16)
+    for benchmark in ("sugarcrepe_pp", "valse", "vl_checklist"):
+        config["eval"][benchmark]["shapes_samples_per_category"] = 8
+    config["eval"]["cola"]["shapes_examples"] = 10
+    config["eval"]["bivlc"]["shapes_examples"] = 14
     return config
 
 
