@@ -36,7 +36,7 @@ def at_repo_root(monkeypatch):
 def test_the_slurm_profile_as_typed_keeps_its_bundles_and_gets_the_shared_settings(at_repo_root, argv):
     _, args = cli.parse_args(argv)
     assert args.executor == "slurm" and args.jobs == 100 and args.retries == 2 and args.keep_going
-    assert args.group_components == {"negate": 50, "synthesize": 50, "score": 50, "benchmarks": 10}
+    assert args.group_components == {"negate": 50, "synthesize": 50, "score": 50, "benchmarks": 20}
     assert {k: r.value for k, r in args.resources.items()} == {"mem_mb": 512000, "gpu": 8, "cpus_per_task": 64}
     assert args.set_resource_scopes == {"gpu": "local", "cpus_per_task": "local"}
     assert args.rerun_incomplete and args.printshellcmds and args.notemp  # from profiles/default
