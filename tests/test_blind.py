@@ -90,11 +90,11 @@ def read_pairs(folder) -> pd.DataFrame:
 
 def test_no_blind_scorer_beats_chance_on_the_default_build(default_build):
     pairs = read_pairs(default_build)
-    scorers = blind.fit_scorers(blind.training_captions(WORLD, CONFIG["seed"], sugarcrepe._BLIND_CAPTIONS))
+    scorers = blind.fit_scorers(blind.training_captions(WORLD, CONFIG["seed"], blind.BUILD_CAPTIONS))
     accuracy = blind.accuracy(blind.blind_samples(pairs, scorers))
     assert set(accuracy) == {"blind-shorter", "blind-frequent", "blind-ngram", "blind-novel"}
     report = json.loads((default_build / "blind.json").read_text(encoding="utf-8"))
-    assert report["accuracy"] == accuracy and report["training_captions"] == sugarcrepe._BLIND_CAPTIONS
+    assert report["accuracy"] == accuracy and report["training_captions"] == blind.BUILD_CAPTIONS
     for model, per_category in accuracy.items():
         assert list(per_category) == list(sugarcrepe.CATEGORIES)
         assert all(45 <= a <= 55 for a in per_category.values()), (model, per_category)

@@ -126,6 +126,12 @@ def test_the_shapes_analogue_through_clip_benchmark_equals_the_image_folder_eval
     templates = (folder / "zeroshot_classification_templates.txt").read_text(encoding="utf-8").splitlines()
     assert len(classnames) == 42 and templates == ["a small {c}", "a large {c}"]
     assert (folder / "test" / "nshards.txt").read_text(encoding="utf-8") == "1\n"
+    # a rebuild gives the same bytes (no tar mtime), so a cached analogue and a fresh one cannot differ
+    again = zeroshot.build_shapes(str(tmp_path / "again"), WORLD, {"shapes_images_per_class": 2}, 0)
+    assert again == spec
+    assert (tmp_path / "again" / "wds_shapes" / "test" / "0.tar").read_bytes() == (folder / "test" / "0.tar").read_bytes()
+    with tarfile.open(folder / "test" / "0.tar") as tar:
+        assert {member.mtime for member in tar} == {0}
     metrics, details, samples = zeroshot.evaluate(*tiny, spec, str(tmp_path))
     assert zeroshot.metrics_from_samples(samples) == metrics and list(metrics) == ["shapes_top1", "shapes_top5"]
     assert samples["sample_id"].tolist() == [f"s{i:07d}" for i in range(84)]

@@ -103,7 +103,7 @@ def test_cola_says_what_it_expected_and_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds none of data/COLA_multiobjects_matching_benchmark.json, .*"
                                                 "found \\['3.jpg', 'VG_100K', "):
         run(tmp_path, spec(examples="images"))
-    with pytest.raises(FileNotFoundError, match="Cola examples .*: expected a JSON file, found nothing"):
+    with pytest.raises(FileNotFoundError, match="Cola examples: no file or folder .*data/missing.json"):
         run(tmp_path, spec(examples="data/missing.json"))
     with pytest.raises(FileNotFoundError, match="expected a folder of the Visual Genome / GQA images .* at "
                                                 ".*elsewhere, found none; set `image_dir`"):

@@ -192,7 +192,7 @@ def test_no_blind_scorer_beats_chance_on_the_default_build(tmp_path):
                                CONFIG["seed"])
     folder, data = sugarcrepe_pp.load(tmp_path)
     scorers = blind.fit_scorers(blind.training_captions(CONFIG["world"], CONFIG["seed"],
-                                                        sugarcrepe_pp._BLIND_CAPTIONS))
+                                                        blind.BUILD_CAPTIONS))
     report = json.loads((tmp_path / "blind.json").read_text(encoding="utf-8"))
     for field, key in (("caption", "accuracy"), ("caption2", "accuracy_caption2")):
         pairs = pd.DataFrame([{"category": c, "sample_id": s["sample_id"], "caption": s[field],

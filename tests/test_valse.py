@@ -176,7 +176,7 @@ def test_no_blind_scorer_beats_chance_on_the_default_build(default_build):
     data = valse.load(out, spec["pieces"])
     pairs = pd.DataFrame([{"category": p, "sample_id": k, "caption": s["caption"], "negative_caption": s["foil"]}
                           for p, d in data.items() for k, s in d.items()])
-    scorers = blind.fit_scorers(blind.training_captions(WORLD, SEED, valse._BLIND_CAPTIONS))
+    scorers = blind.fit_scorers(blind.training_captions(WORLD, SEED, blind.BUILD_CAPTIONS))
     accuracy = blind.accuracy(blind.blind_samples(pairs, scorers))
     assert set(accuracy) == {"blind-shorter", "blind-frequent", "blind-ngram", "blind-novel"}
     for model, per_piece in accuracy.items():

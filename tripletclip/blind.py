@@ -29,6 +29,8 @@ tokens come from a regular expression, not from NLTK's tokenizers or corpora.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import math
 import re
 from collections import Counter
@@ -290,6 +292,46 @@ def balance(candidates: list[tuple], category: str, scorers: dict[str, Scorer], 
         taken.add(scene[i])
         total, gap = total + signs[i], gap + int(extra_words[i])
     return sorted(chosen), paired
+
+
+# How a shapes analogue is refined (`balanced`): on how many training captions the blind scorers are fitted, and how
+# many test scenes per sample are searched (doubled up to POOL_MAX while a category falls short).
+BUILD_CAPTIONS = 3000
+POOL, POOL_MAX = 10, 40
+
+
+def balanced(stream, pool: list, make, category: str, scorers: dict[str, Scorer], n: int, what: str) -> list[tuple]:
+    """The `n` candidates of `category` that `balance` keeps, for a shapes analogue's build: the candidates of
+    `POOL` test scenes per sample, doubled up to `POOL_MAX` while the category falls short of mirrored pairs.
+
+    stream: the analogue's test scenes (`world.test_scenes`); pool: the scenes drawn from it so far, extended in
+    place (shared by the categories, so that they share images); make(scene, idx, category): that scene's
+    candidates, tuples (idx, scene, caption, negative caption, ...). A category that cannot be balanced is filled
+    with the candidates that unbalance least, with a warning naming `what` (the benchmark)."""
+    size = POOL * n
+    while True:
+        pool += itertools.islice(stream, max(0, size - len(pool)))
+        candidates = [c for idx in range(size) for c in make(pool[idx], idx, category)]
+        chosen, paired = balance(candidates, category, scorers, n)
+        if paired >= n - n % 2 or size >= POOL_MAX * n:
+            break
+        size *= 2
+    if paired < n - n % 2:
+        logging.getLogger(__name__).warning(
+            "%s shapes %s: the blind scorers could be balanced on %d of %d samples; the rest are the candidates that "
+            "unbalance them least (blind.json has their accuracies)", what, category, paired, n)
+    return [candidates[i] for i in chosen]
+
+
+def build_report(pairs: pd.DataFrame, scorers: dict[str, Scorer]) -> dict:
+    """`blind.json`'s content for a built analogue: {"accuracy": {model: {category: %}} of each of `scorers` on
+    `pairs` (columns category, sample_id, caption, negative_caption; `blind_samples`, `accuracy`), "mean_words":
+    {category: {"caption", "negative_caption": mean words}}, "training_captions": BUILD_CAPTIONS}."""
+    return {"accuracy": accuracy(blind_samples(pairs, scorers)),
+            "mean_words": {c: {field: float(rows[field].map(lambda s: len(words(s))).mean())
+                               for field in ("caption", "negative_caption")}
+                           for c, rows in pairs.groupby("category", sort=False)},
+            "training_captions": BUILD_CAPTIONS}
 
 
 

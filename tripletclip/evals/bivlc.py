@@ -28,7 +28,6 @@ rates.
 
 from __future__ import annotations
 
-import glob
 import io as bytes_io
 import json
 import logging
@@ -110,29 +109,6 @@ def _png(image) -> dict:
     return {"bytes": out.getvalue(), "path": None}
 
 
-def _files(root: str, spec: dict) -> list[Path]:
-    """The parquet files `spec["examples"]` names: one file, the files of a glob, or those of a downloaded folder."""
-    if not spec.get("examples"):
-        raise ValueError("BiVLC: the spec names no `examples` (expected a parquet file of imirandam/BiVLC, a glob of "
-                         "them, or the downloaded dataset folder)")
-    path = encode.resolve(root, spec["examples"])
-    if any(c in str(spec["examples"]) for c in "*?["):
-        files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
-        if not files:
-            raise FileNotFoundError(f"BiVLC examples: no file matches {path}")
-        return files
-    if path.is_dir():
-        for pattern in FOLDER_LAYOUTS:
-            if files := sorted(p for p in path.glob(pattern) if p.is_file()):
-                return files
-        found = sorted(p.name for p in path.iterdir())[:10]
-        raise FileNotFoundError(f"BiVLC examples: {path} holds none of {', '.join(FOLDER_LAYOUTS)}; found "
-                                f"{found or 'nothing'}")
-    if not path.is_file():
-        raise FileNotFoundError(f"BiVLC examples: no file or folder {path}")
-    return [path]
-
-
 def load(root: str, spec: dict) -> tuple[list[dict], int, list[Path]]:
     """(rows, skipped, files): each row {"index" (its position over the files, from 0), "caption", "negative_caption",
     "type", "subtype", "image", "negative_image" (the PNG/JPEG bytes), "image_name", "negative_image_name"}; how many
@@ -144,7 +120,8 @@ def load(root: str, spec: dict) -> tuple[list[dict], int, list[Path]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = _files(root, spec)
+    files = encode.example_files(root, spec, "BiVLC", FOLDER_LAYOUTS,
+                                 "a parquet file of imirandam/BiVLC, a glob of them, or the downloaded dataset folder")
     rows, bad, index = [], [], 0
     for path in files:
         with open(path, "rb") as f:

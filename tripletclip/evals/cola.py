@@ -86,18 +86,11 @@ def image_name(link: str) -> str:
 
 
 def _file(root: str, spec: dict) -> Path:
-    if not spec.get("examples"):
-        raise ValueError(f"Cola: the spec names no `examples` (expected {FILE}, or the folder of the downloaded "
-                         f"arijitray1993/COLA repository)")
-    path = encode.resolve(root, spec["examples"])
-    if path.is_dir():
-        for layout in FOLDER_LAYOUTS:
-            if (path / layout).is_file():
-                return path / layout
-        found = sorted(p.name for p in path.iterdir())[:10]
-        raise FileNotFoundError(f"Cola examples: {path} holds none of {', '.join(FOLDER_LAYOUTS)}; found "
-                                f"{found or 'nothing'}")
-    return path
+    files = encode.example_files(root, spec, "Cola", FOLDER_LAYOUTS,
+                                 f"{FILE}, or the folder of the downloaded arijitray1993/COLA repository")
+    if len(files) > 1:
+        raise ValueError(f"Cola examples: {spec['examples']} names {len(files)} files; expected one ({FILE})")
+    return files[0]
 
 
 def load(root: str, spec: dict) -> tuple[list[dict], int, Path]:

@@ -3,6 +3,7 @@ indexing into two feature matrices."""
 
 from __future__ import annotations
 
+import glob
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +15,7 @@ from PIL import Image
 from torchvision.transforms import Compose, Normalize, ToTensor
 from tqdm import tqdm
 
-from .. import io, text_tower
+from .. import io
 
 
 def index(items: Sequence) -> tuple[list, dict]:
@@ -101,6 +102,9 @@ def texts(model, tokenizer, captions: Sequence[str], batch_size: int = 256, devi
     """L2-normalized features (N, D), float32, of `captions`. Captions are batched in the order of their tokens,
     so that a batch's captions share their prefixes, which open_clip's causal text tower then computes once
     (`text_tower.encode_text_shared`)."""
+    # here, not at the top: building an analogue or scoring it blind imports this module, and open_clip costs seconds
+    from .. import text_tower
+
     model.eval().to(device)
     if not captions:
         return torch.empty(0)
@@ -153,6 +157,32 @@ def require_files(paths: Sequence, what: str, shown: int = 5) -> None:
 def resolve(root: str | Path, path: str | None) -> Path | None:
     """A spec's path: absolute as given, relative to the spec's folder (or the working directory) otherwise."""
     return None if path is None else Path(root) / path
+
+
+def example_files(root: str | Path, spec: dict, what: str, layouts: Sequence[str], expected: str) -> list[Path]:
+    """The files a spec's `examples` names: one file, the files of a glob (sorted), or, for a folder (a downloaded
+    dataset repository), the files of the first of `layouts` (glob patterns inside it) that matches any.
+
+    Raises ValueError when the spec names no `examples` (saying `expected`), FileNotFoundError when the file, or every
+    match of the glob or of `layouts`, is missing (naming what the folder does hold)."""
+    if not spec.get("examples"):
+        raise ValueError(f"{what}: the spec names no `examples` (expected {expected})")
+    path = resolve(root, spec["examples"])
+    if any(c in str(spec["examples"]) for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        if not files:
+            raise FileNotFoundError(f"{what} examples: no file matches {path}")
+        return files
+    if path.is_dir():
+        for pattern in layouts:
+            if files := sorted(p for p in path.glob(pattern) if p.is_file()):
+                return files
+        found = sorted(p.name for p in path.iterdir())[:10]
+        raise FileNotFoundError(f"{what} examples: {path} holds none of {', '.join(layouts)}; found "
+                                f"{found or 'nothing'}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} examples: no file or folder {path}")
+    return [path]
 
 
 def mean32(values: Sequence) -> float:

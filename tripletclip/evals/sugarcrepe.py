@@ -16,7 +16,6 @@ is refused with this explanation rather than read under the new names.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -32,12 +31,6 @@ FIELDS = ("filename", "caption", "negative_caption")
 # the per-sample table's columns (`metrics_from_samples` says what each holds)
 COLUMNS = ("category", "sample_id", "correct", "score_positive", "score_negative", "image", "caption",
            "negative_caption")
-
-
-# The blind refinement of the shapes analogue (`build_shapes`): how many training captions the blind scorers are
-# fitted on, and how many test scenes per sample are searched (doubled up to _POOL_MAX while a category falls short).
-_BLIND_CAPTIONS = 3000
-_POOL, _POOL_MAX = 10, 40
 
 
 def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
@@ -61,7 +54,7 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
     Refinement, after SugarCrepe's (Hsieh et al. 2023; RAIVNLab/sugar-crepe `adversarial_refine.py`, which
     kept the score gaps of two text-only models, Vera and a grammar model, symmetric about zero): the blind scorers
     of `tripletclip.blind` (`Shorter`, `Frequent`, `Ngram`, `Novel`, the last three fitted on the first
-    `_BLIND_CAPTIONS` training captions, `blind.training_captions`) score both captions of every candidate. Each
+    `blind.BUILD_CAPTIONS` training captions, `blind.training_captions`) score both captions of every candidate. Each
     candidate gets a key: per scorer, which caption it prefers (an exact tie: `blind.tie_break`'s coin, as
     `blind.blind_samples` settles it) and by how much (a count's exact gap, so `Shorter`'s is the word-count
     difference; a continuous score's gap in tertiles over the category's candidates). Candidates are taken in the
@@ -69,40 +62,27 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
     from two different scenes, until the category holds `samples_per_category` (an odd last one: the candidate that
     unbalances least). So every blind scorer is right on exactly half of a category's samples, the positives and
     the negatives have the same mean word count, and the joint distribution of the scorers' gaps is near
-    symmetric, which leaves their combinations near chance too. The search starts with `_POOL` test scenes per
-    sample and doubles up to `_POOL_MAX`; a category that still cannot be balanced (e.g. add_obj in a world with no
-    third objects) is filled with the candidates that unbalance least, with a warning. Samples are written in the
-    stream's order; the build is deterministic for a seed.
+    symmetric, which leaves their combinations near chance too. The search (`blind.balanced`) starts with
+    `blind.POOL` test scenes per sample and doubles up to `blind.POOL_MAX`; a category that still cannot be balanced
+    (e.g. add_obj in a world with no third objects) is filled with the candidates that unbalance least, with a
+    warning. Samples are written in the stream's order; the build is deterministic for a seed.
 
     Beside the seven files and images/: `blind.json`, {"accuracy": {model: {category: accuracy %}} of each blind
     scorer on the built benchmark (`blind.blind_samples`, models "blind-shorter", "blind-frequent", "blind-ngram",
     "blind-novel"), "mean_words": {category: {"caption": mean words, "negative_caption": mean words}},
     "training_captions": the number the scorers were fitted on}."""
-    import logging
-
     from .. import blind
 
     n = options["samples_per_category"]
-    scorers = blind.fit_scorers(blind.training_captions(world_cfg, seed, _BLIND_CAPTIONS))
+    scorers = blind.fit_scorers(blind.training_captions(world_cfg, seed, blind.BUILD_CAPTIONS))
     stream = world.test_scenes(world_cfg, seed, "sugarcrepe")
+    make = lambda scene, idx, category: _candidates(scene, idx, category, seed)  # noqa: E731
     pool: list = []
     data, used = {}, {}
     for category in CATEGORIES:
-        size = _POOL * n
-        while True:
-            pool += itertools.islice(stream, max(0, size - len(pool)))
-            candidates = [c for idx in range(size) for c in _candidates(pool[idx], idx, category, seed)]
-            chosen, paired = blind.balance(candidates, category, scorers, n)
-            if paired >= n - n % 2 or size >= _POOL_MAX * n:
-                break
-            size *= 2
-        if paired < n - n % 2:
-            logging.getLogger(__name__).warning(
-                "SugarCrepe shapes %s: the blind scorers could be balanced on %d of %d samples; the rest are the "
-                "candidates that unbalance them least (blind.json has their accuracies)", category, paired, n)
+        kept = blind.balanced(stream, pool, make, category, scorers, n, "SugarCrepe")
         data[category] = {}
-        for i in chosen:
-            idx, scene, caption, negative = candidates[i]
+        for idx, scene, caption, negative in kept:
             filename = f"{idx:06d}.jpg"
             data[category][str(len(data[category]))] = {"filename": filename, "caption": caption,
                                                         "negative_caption": negative}
@@ -112,10 +92,7 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
         io.write_json(Path(out_dir) / f"{category}.json", samples)
     pairs = pd.DataFrame([{"category": c, "sample_id": k, **s} for c, d in data.items() for k, s in d.items()],
                          columns=["category", "sample_id", *FIELDS])
-    words = {c: {field: sum(len(blind.words(s[field])) for s in d.values()) / max(len(d), 1)
-                 for field in ("caption", "negative_caption")} for c, d in data.items()}
-    io.write_json(Path(out_dir) / "blind.json", {"accuracy": blind.accuracy(blind.blind_samples(pairs, scorers)),
-                                                 "mean_words": words, "training_captions": _BLIND_CAPTIONS})
+    io.write_json(Path(out_dir) / "blind.json", blind.build_report(pairs, scorers))
     return {"benchmark": ".", "image_dir": "images"}
 
 

@@ -34,8 +34,6 @@ tasks); in replace_att, id 14 has caption2 == caption. SugarCrepe's own files ha
 
 from __future__ import annotations
 
-import itertools
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +54,7 @@ SCORES = {"itt": ("image_caption", "image_caption2", "image_negative"),
 COLUMNS = ("category", "sample_id", "correct", "task", "subset", "score_positive", "score_negative",
            *SCORES["itt"], *SCORES["tot"], "image", "caption", "caption2", "negative_caption")
 
-# The blind refinement of the shapes analogue (`build_shapes`), as SugarCrepe's: how many training captions the blind
-# scorers are fitted on, how many test scenes per sample are searched (doubled up to _POOL_MAX while a subset falls
-# short), and how many rewordings are weighed for a sample's second positive.
-_BLIND_CAPTIONS = 3000
-_POOL, _POOL_MAX = 10, 40
+# How many rewordings are weighed for a shapes sample's second positive (`build_shapes`).
 _REWORDINGS = 8
 _INVERSE = {"left": "right", "right": "left", "above": "below", "below": "above"}
 
@@ -90,7 +84,7 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
     differs from P1 in wording only, as the real caption2 does.
 
     Refinement, as `sugarcrepe.build_shapes` does it (its docstring; `blind.balance`, after SugarCrepe's
-    `adversarial_refine.py`): the blind scorers of `tripletclip.blind` (fitted on the first `_BLIND_CAPTIONS`
+    `adversarial_refine.py`): the blind scorers of `tripletclip.blind` (fitted on the first `blind.BUILD_CAPTIONS`
     training captions) judge every candidate's (P1, N), and candidates are kept in pairs of mirrored verdicts until
     the subset holds `shapes_samples_per_category`, so that each scorer prefers P1 on half of a subset's samples.
     Then each kept sample's P2 is chosen among `_REWORDINGS` rewordings drawn for it (seeded per sample) as the one
@@ -107,24 +101,13 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
     from .. import blind
 
     n = options["shapes_samples_per_category"]
-    scorers = blind.fit_scorers(blind.training_captions(world_cfg, seed, _BLIND_CAPTIONS))
+    scorers = blind.fit_scorers(blind.training_captions(world_cfg, seed, blind.BUILD_CAPTIONS))
     stream = world.test_scenes(world_cfg, seed, "sugarcrepe_pp")
+    make = lambda scene, idx, category: _candidates(scene, idx, category, seed)  # noqa: E731
     pool: list = []
     data, used = {}, {}
     for category in CATEGORIES:
-        size = _POOL * n
-        while True:
-            pool += itertools.islice(stream, max(0, size - len(pool)))
-            candidates = [c for idx in range(size) for c in _candidates(pool[idx], idx, category, seed)]
-            chosen, paired = blind.balance(candidates, category, scorers, n)
-            if paired >= n - n % 2 or size >= _POOL_MAX * n:
-                break
-            size *= 2
-        if paired < n - n % 2:
-            logging.getLogger(__name__).warning(
-                "SugarCrepe++ shapes %s: the blind scorers could be balanced on %d of %d samples; the rest are the "
-                "candidates that unbalance them least (blind.json has their accuracies)", category, paired, n)
-        kept = [candidates[i] for i in chosen]
+        kept = blind.balanced(stream, pool, make, category, scorers, n, "SugarCrepe++")
         seconds = _second_positives(kept, pool, category, seed, scorers)
         data[category] = []
         for (idx, scene, caption, negative), caption2 in zip(kept, seconds):
@@ -212,7 +195,7 @@ def _blind_report(data: dict, scorers: dict) -> dict:
             "accuracy_itt": itt,
             "mean_words": {c: {f: sum(len(blind.words(s[f])) for s in d) / max(len(d), 1) for f in fields}
                            for c, d in data.items()},
-            "training_captions": _BLIND_CAPTIONS}
+            "training_captions": blind.BUILD_CAPTIONS}
 
 
 def _folder(bench: Path) -> Path:

@@ -46,8 +46,6 @@ the mean of the pieces (CE-CLIP's `avg`; the paper's "Avg." column, 64.0 for CLI
 
 from __future__ import annotations
 
-import itertools
-import logging
 from pathlib import Path
 
 import pandas as pd
@@ -74,42 +72,6 @@ SHAPES_PIECES = ("existence", "plurals", "counting-small-quant", "relations", "f
 _COUNTING_FRAMES = ("there are exactly {n} {noun} in the picture", "the picture shows exactly {n} {noun}",
                     "exactly {n} {noun} are in the picture", "there are exactly {n} {noun}")
 _COUNTING_NOUNS = ("shapes", "objects", "things")
-_BLIND_CAPTIONS = 3000
-_POOL, _POOL_MAX = 10, 40
-
-log = logging.getLogger(__name__)
-
-
-def balanced(stream, pool: list, make, category: str, scorers: dict, n: int, what: str) -> list[tuple]:
-    """The `n` candidates of `category` that `blind.balance` keeps, searched as SugarCrepe's analogue searches
-    (`sugarcrepe.build_shapes`): `_POOL` test scenes per sample, doubled up to `_POOL_MAX` while the category falls
-    short. `pool` holds the stream's scenes drawn so far (shared by the categories, so that they share images);
-    `make(item, idx, category)` lists a scene's candidates (idx, scene, caption, negative, ...). A category that
-    cannot be balanced is filled with the candidates that unbalance least, with a warning naming `what`."""
-    from .. import blind
-
-    size = _POOL * n
-    while True:
-        pool += itertools.islice(stream, max(0, size - len(pool)))
-        candidates = [c for idx in range(size) for c in make(pool[idx], idx, category)]
-        chosen, paired = blind.balance(candidates, category, scorers, n)
-        if paired >= n - n % 2 or size >= _POOL_MAX * n:
-            break
-        size *= 2
-    if paired < n - n % 2:
-        log.warning("%s shapes %s: the blind scorers could be balanced on %d of %d samples; the rest are the "
-                    "candidates that unbalance them least", what, category, paired, n)
-    return [candidates[i] for i in chosen]
-
-
-def blind_report(pairs: pd.DataFrame, scorers: dict) -> dict:
-    """`blind.json`'s content for a built analogue (see `build_shapes`)."""
-    from .. import blind
-
-    words = {c: {field: float(rows[field].map(lambda s: len(blind.words(s))).mean())
-                 for field in ("caption", "negative_caption")} for c, rows in pairs.groupby("category", sort=False)}
-    return {"accuracy": blind.accuracy(blind.blind_samples(pairs, scorers)), "mean_words": words,
-            "training_captions": _BLIND_CAPTIONS}
 
 
 def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
@@ -140,15 +102,15 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
     from .. import blind
 
     n = options["shapes_samples_per_category"]
-    scorers = blind.fit_scorers(blind.training_captions(world_cfg, seed, _BLIND_CAPTIONS))
+    scorers = blind.fit_scorers(blind.training_captions(world_cfg, seed, blind.BUILD_CAPTIONS))
     stream = world.test_scenes(world_cfg, seed, "valse")
     pool: list = []
     data, used = {}, {}
     for piece in SHAPES_PIECES:
         make = lambda item, idx, category: _candidates(item, idx, category, seed)  # noqa: E731
         data[piece] = {}
-        for idx, scene, caption, foil, classes, classes_foil in balanced(stream, pool, make, piece, scorers, n,
-                                                                         "VALSE"):
+        kept = blind.balanced(stream, pool, make, piece, scorers, n, "VALSE")
+        for idx, scene, caption, foil, classes, classes_foil in kept:
             filename = f"{idx:06d}.jpg"
             key = f"{piece}_shapes_{len(data[piece])}"
             data[piece][key] = {"dataset": "shapes", "original_split": "test", "dataset_idx": str(idx),
@@ -162,7 +124,7 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
         io.write_json(out / f"{piece}.json", samples)
     pairs = pd.DataFrame([{"category": p, "sample_id": k, "caption": s["caption"], "negative_caption": s["foil"]}
                           for p, d in data.items() for k, s in d.items()])
-    io.write_json(out / "blind.json", blind_report(pairs, scorers))
+    io.write_json(out / "blind.json", blind.build_report(pairs, scorers))
     return {"data": ".", "image_dir": "images", "pieces": list(SHAPES_PIECES)}
 
 

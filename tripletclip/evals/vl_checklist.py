@@ -118,10 +118,9 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
     half of its samples. `options["shapes_samples_per_category"]` samples per file; one POS and one NEG caption
     each, as VG's files hold. Beside the files: `blind.json`, the blind scorers' accuracies per file."""
     from .. import blind
-    from .valse import _BLIND_CAPTIONS, balanced, blind_report
 
     n = options["shapes_samples_per_category"]
-    scorers = blind.fit_scorers(blind.training_captions(world_cfg, seed, _BLIND_CAPTIONS))
+    scorers = blind.fit_scorers(blind.training_captions(world_cfg, seed, blind.BUILD_CAPTIONS))
     stream = world.test_scenes(world_cfg, seed, "vl_checklist")
     pool: list = []
     out = Path(out_dir)
@@ -130,7 +129,7 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
         category = file_key(subtype, name)
         make = lambda item, idx, cat, s=subtype, nm=name: _candidates(item, idx, s, nm, seed)  # noqa: E731
         entries = []
-        for idx, scene, caption, negative in balanced(stream, pool, make, category, scorers, n, "VL-CheckList"):
+        for idx, scene, caption, negative in blind.balanced(stream, pool, make, category, scorers, n, "VL-CheckList"):
             path = f"VG_100K/{idx:06d}.jpg"
             entries.append([path, {"POS": [caption], "NEG": [negative]}])
             used[path] = scene
@@ -144,7 +143,7 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
     pairs = pd.DataFrame([{"category": c, "sample_id": str(i), "caption": e[1]["POS"][0],
                            "negative_caption": e[1]["NEG"][0]} for c, entries in data.items()
                           for i, e in enumerate(entries)])
-    io.write_json(out / "blind.json", blind_report(pairs, scorers))
+    io.write_json(out / "blind.json", blind.build_report(pairs, scorers))
     return {"benchmark": ".", "image_root": ".", "subtypes": list(SHAPES_SUBTYPES), "sources": ["vg"]}
 
 

@@ -20,7 +20,6 @@ The same examples and images give the same scores in either layout (tested).
 
 from __future__ import annotations
 
-import glob
 import io as bytes_io
 import json
 import logging
@@ -72,29 +71,6 @@ def scores(s00, s01, s10, s11):
     text = (s00 > s10) & (s11 > s01)
     image = (s00 > s01) & (s11 > s10)
     return text, image, text & image
-
-
-def _files(root: str, spec: dict) -> list[Path]:
-    """The files that `spec["examples"]` names: one file, the files of a glob, or those of a downloaded folder."""
-    if not spec.get("examples"):
-        raise ValueError("Winoground: the spec names no `examples` (expected examples.jsonl, a parquet file, a glob "
-                         "of them or the downloaded folder)")
-    path = encode.resolve(root, spec["examples"])
-    if any(c in str(spec["examples"]) for c in "*?["):
-        files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
-        if not files:
-            raise FileNotFoundError(f"Winoground examples: no file matches {path}")
-        return files
-    if path.is_dir():
-        for pattern in FOLDER_LAYOUTS:
-            if files := sorted(p for p in path.glob(pattern) if p.is_file()):
-                return files
-        found = sorted(p.name for p in path.iterdir())[:10]
-        raise FileNotFoundError(f"Winoground examples: {path} holds none of {', '.join(FOLDER_LAYOUTS)}; found "
-                                f"{found or 'nothing'}")
-    if not path.is_file():
-        raise FileNotFoundError(f"Winoground examples: no file or folder {path}")
-    return [path]
 
 
 def _is_parquet(path: Path) -> bool:
@@ -157,7 +133,8 @@ def load(root: str, spec: dict) -> tuple[list[dict], str, Callable]:
     image (a PNG path in the JSONL layout, the PNG bytes in the parquet layout), equal keys for equal images, and
     image_0_name/image_1_name the image's name as the JSONL gives it (ex_{id}_img_{k}; in the parquet layout, the
     Image struct's file name without .png, or that naming where it has none)."""
-    files = _files(root, spec)
+    files = encode.example_files(root, spec, "Winoground", FOLDER_LAYOUTS,
+                                 "examples.jsonl, a parquet file, a glob of them or the downloaded folder")
     kinds = [_is_parquet(f) for f in files]
     if all(kinds):
         examples, layout, open_image = _read_parquet(files), "parquet", _open_png

@@ -112,7 +112,8 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
     for stale in (out / WDS_SPLIT).glob("*.tar"):  # a rebuild with fewer shards leaves none of the old behind
         stale.unlink()
     index = 0
-    with wds.ShardWriter(str(out / WDS_SPLIT / "%d.tar"), maxcount=10_000, verbose=0) as sink:
+    # mtime fixed, as `io.shard_writer` fixes it: the same build gives the same bytes
+    with wds.ShardWriter(str(out / WDS_SPLIT / "%d.tar"), maxcount=10_000, verbose=0, mtime=0) as sink:
         for label, (colour, shape) in enumerate(classes):
             for i in range(options["shapes_images_per_class"]):
                 scene = shapes.Scene((shapes.Obj(rng.choice(shapes.SIZES), colour, shape),), "left")
