@@ -2,6 +2,7 @@
 types), its options and errors, and the shapes analogue (its format read back, no blind scorer beating chance)."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ from helpers.colour_model import COLOURS, ColourModel, preprocess, tokenizer
 from helpers.dag import REPO
 from PIL import Image
 
-from tripletclip import blind, shapes
+from tripletclip import blind, browse, shapes
 from tripletclip.evals import vl_checklist
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
@@ -115,6 +116,32 @@ def test_options_max_per_file_sources_and_missing_images(tmp_path):
     (tmp_path / "images" / "hake").rename(moved)
     results, _, _ = vl_checklist.evaluate(*model, {**spec, "sources": ["hake"], "image_dirs": {"hake": str(moved)}})
     assert results["object_size_large"] == 100 and results["relation_action"] == 100
+
+
+def test_the_browser_finds_every_scored_image_where_the_evaluator_read_it(tmp_path):
+    spec = write_release(tmp_path)
+    (tmp_path / "images" / "hake").rename(tmp_path / "elsewhere")
+    spec = {**spec, "image_dirs": {"hake/": str(tmp_path / "elsewhere")}}
+    _, _, samples = vl_checklist.evaluate(ColourModel(), preprocess, tokenizer, spec)
+    roots = browse.image_roots("vl_checklist", spec)
+    assert set(roots) == {f"vl_checklist/{key}" for key in samples["category"]}
+    assert roots["vl_checklist/Attribute_color_vaw"] == str(tmp_path / "images" / "vg")  # IMG_ROOT "vg", no slash
+    assert roots["vl_checklist/Relation_action_hake"] == str(tmp_path / "elsewhere")
+    for row in samples.itertuples():
+        assert (Path(roots[f"vl_checklist/{row.category}"]) / row.image).is_file()
+
+
+def test_max_per_file_defaults_to_the_authors_first_thousand(tmp_path):
+    # configs/sample.yaml's MAX_NUM 2000 keeps each file's first 1000 entries (evaluate.py: [:int(max_number / 2)])
+    assert vl_checklist.MAX_PER_FILE == 1000
+    cases = {("Relation/spatial/vg", "data/Relation/vg/spatial.json", "vg/"): [RIGHT] * 1000 + [WRONG] * 2}
+    spec = {**write_release(tmp_path, cases), "subtypes": ["relation_spatial"]}
+    model = (ColourModel(), preprocess, tokenizer)
+    results, details, _ = vl_checklist.evaluate(*model, spec)  # no max_per_file: the authors' 1000, all right
+    assert results["relation_spatial"] == 100 and details["samples"] == {"Relation_spatial_vg": 1000}
+    results, details, _ = vl_checklist.evaluate(*model, {**spec, "max_per_file": None})  # null: every entry
+    assert results["relation_spatial"] == pytest.approx(100000 / 1002)
+    assert details["samples"] == {"Relation_spatial_vg": 1002}
 
 
 def test_bad_input_is_named(tmp_path):

@@ -59,7 +59,7 @@ IMAGE_SUFFIXES = ("", ".png", ".jpg", ".jpeg")
 def image_roots(benchmark: str, spec: dict, root: str = ".") -> dict[str, str]:
     """The folders the per-sample tables' image paths start from, as the evaluators resolve them (tripletclip/evals:
     each benchmark's spec, its paths relative to `root`): {benchmark or "benchmark/category": folder}. Winoground's
-    parquet holds its images inside and gets none (its items show their names)."""
+    and BiVLC's parquet files hold their images inside and get none (their items show their names)."""
     def at(path):
         return str(Path(root) / path)
 
@@ -77,6 +77,10 @@ def image_roots(benchmark: str, spec: dict, root: str = ".") -> dict[str, str]:
     if benchmark == "retrieval":
         return {f"retrieval/{name}_{direction}": at(d["image_dir"]) for name, d in spec["datasets"].items()
                 for direction in ("i2t", "t2i")}
+    if benchmark == "vl_checklist":  # a folder per corpus file (its IMG_ROOT), the category being the file
+        from .evals import vl_checklist
+
+        return {f"{benchmark}/{key}": str(folder) for key, folder in vl_checklist.image_folders(spec, root).items()}
     if benchmark == "winoground" and str(spec["examples"]).endswith(".jsonl"):
         folder = spec.get("image_dir") or Path(spec["examples"]).parent / "images"
         return {benchmark: at(folder)}

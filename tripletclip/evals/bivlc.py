@@ -7,23 +7,30 @@ parquet files `data/test-00000-of-00002.parquet` and `data/test-00001-of-00002.p
 them `test-0000N-of-00002-{hash}.parquet`; the hub's converted copy, branch refs/convert/parquet, has
 `default/test/000N.parquet`), columns in this order:
 - image: the `datasets` Image feature, stored as struct<bytes: binary, path: string> (a COCO 2017 val image, JPEG);
-- caption: string (its COCO caption, as SugarCrepe formatted it);
-- negative_caption: string (SugarCrepe's hard negative of the caption);
+- caption: string (SugarCrepe's positive, a COCO caption, formatted uniformly by the BiVLC authors: IMirandaM/BiVLC
+  README.md:73, "Step 1", so 957 of the 2,933 differ from SugarCrepe's string, in spacing, letter case or a final
+  period: "Frisbee" -> "frisbee", a trailing space stripped);
+- negative_caption: string (SugarCrepe's hard negative of the caption, formatted likewise: 129 differ);
 - negative_image: Image, struct<bytes, path> (generated from negative_caption by the authors, chosen by annotators);
-- type: string (replace, swap, add); subtype: string (obj, att, rel): SugarCrepe's seven categories.
-There is no id column: a row's id here is its position over the files in name order (0 to 2,932). `examples` is a
+- type: string (replace, swap, add); subtype: string (obj, att, rel): SugarCrepe's seven categories, with 1,200
+  replace_obj, 437 replace_att, 462 replace_rel, 81 swap_obj, 278 swap_att, 399 add_obj and 76 add_att rows.
+(The counts: the dataset's rows as the authors' script wrote them back from the first upload, IMirandaM/BiVLC
+`results/BiVLC_ViT-B-32.csv`, against their `source_data/SugarCrepe/test_SugarCrepe.csv`; the re-upload under the
+present names, hub commit 29ab400, keeps the card's num_examples and num_bytes.) There is no id column: a row's id
+here is its position over the files in name order (0 to 2,932), the order `load_dataset` gives. `examples` is a
 parquet file, a glob of them, or a folder holding one of `FOLDER_LAYOUTS` (the downloaded dataset repository).
 
-Protocol (IMirandaM/BiVLC, `src/CLIP_fine_tuning/CLIP_utils.py`, `evaluate_BiVLC`, run by `main_evaluation_BiVLC.py`,
-which gives the paper's I2T, T2I and group scores): with L2-normalized embeddings, C0/C1 the caption and negative
-caption, I0/I1 the image and negative image, and s(Cj, Ik) their cosine similarity (`c{j}_i{k}` below), four
-retrievals, each strict (a tie is wrong): Ipos_2T = s(C0, I0) > s(C1, I0), Ineg_2T = s(C1, I1) > s(C0, I1) (each
-image picks its caption), Tpos_2I = s(C0, I0) > s(C0, I1), Tneg_2I = s(C1, I1) > s(C1, I0) (each caption picks its
-image); I2T = Ipos_2T and Ineg_2T, T2I = Tpos_2I and Tneg_2I, group = I2T and T2I (Winoground's text, image and
-group scores). The paper reports I2T, T2I and group over all rows; the script also prints them per `type`
-(replace, swap, add) and the four retrievals' rates. Here: `i2t`, `t2i`, `group` overall and
-`{type}_{i2t,t2i,group}` per type; details hold the same per category (`{type}_{subtype}`) and the four retrievals'
-rates.
+Protocol (IMirandaM/BiVLC, `src/CLIP_fine_tuning/CLIP_utils.py`, `evaluate_BiVLC`, lines 136-179, run by
+`main_evaluation_BiVLC.py`, which gives the paper's I2T, T2I and group scores): with L2-normalized embeddings, C0/C1
+the caption and negative caption, I0/I1 the image and negative image (`dataset`, lines 102-119), and s(Cj, Ik) their
+cosine similarity (`c{j}_i{k}` below), four retrievals, each strict (a tie is wrong; lines 161-164): Ipos_2T =
+s(C0, I0) > s(C1, I0), Ineg_2T = s(C1, I1) > s(C0, I1) (each image picks its caption), Tpos_2I = s(C0, I0) >
+s(C0, I1), Tneg_2I = s(C1, I1) > s(C1, I0) (each caption picks its image); I2T = Ipos_2T and Ineg_2T, T2I = Tpos_2I
+and Tneg_2I, group = I2T and T2I (lines 166-168; Winoground's text, image and group scores). The paper reports I2T,
+T2I and group over all rows (the README's results table); the script also prints them per `type` (replace, swap,
+add) and the four retrievals' rates (`main_evaluation_BiVLC.py`, lines 87 and 100-106). Here: `i2t`, `t2i`, `group`
+overall and `{type}_{i2t,t2i,group}` per type; details hold the same per category (`{type}_{subtype}`) and the four
+retrievals' rates.
 """
 
 from __future__ import annotations

@@ -1,25 +1,27 @@
 """Cola (Ray et al., NeurIPS 2023 Datasets and Benchmarks, "Cola: A Benchmark for Compositional Text-to-image
 Retrieval", arXiv 2305.03689): the multi-object setting, pairs of images whose objects' attributes are swapped.
 
-Format (arijitray1993/COLA, `data/COLA_multiobjects_matching_benchmark.json`, commit 8aa4527, 2023-05-18; its
-README, "Multi-objects setting"): one JSON list of 210 entries, each a list `[image 1, caption 1, image 2, caption
-2]` of four strings. Caption 1 is true of image 1 and not of image 2, and vice versa: the two captions name similar
-objects and attributes in another configuration ("brown giraffe behind tall white giraffe"). Each image is a link,
-`https://cs-people.bu.edu/array/data/vg_gqa_images/{id}.jpg`, `{id}` the Visual Genome image id: 218 distinct
-images (77 of them in more than one entry; 132 distinct image pairs, some with several caption pairs), so an entry's
-id is its position in the list. Nothing here downloads: `image_dir` is a local folder of those images
-under their own file names, `{id}.jpg`, the link's last path segment. Visual Genome's download (VG_100K/ and
-VG_100K_2/) and GQA's images/ folder both name their images so; an image is looked for in `image_dir` itself, then in
-its VG_100K/ and VG_100K_2/ subfolders, so the unzipped Visual Genome folder can be given as it is. A link that is a
-local path is read the same way (its file name in `image_dir`).
+Format (arijitray1993/COLA, `data/COLA_multiobjects_matching_benchmark.json`, commit 8aa4527, 2023-05-18, unchanged
+through 1fa52fb, 2024-11-23; its README, "Multi-objects setting", lines 13-23): one JSON list of 210 entries, each a
+list `[image 1, caption 1, image 2, caption 2]` of four strings. Caption 1 is true of image 1 and not of image 2, and
+vice versa: the two captions name similar objects and attributes in another configuration ("brown giraffe behind
+tall white giraffe"). Each image is a link, `https://cs-people.bu.edu/array/data/vg_gqa_images/{id}.jpg`, `{id}` the
+Visual Genome image id: 218 distinct images (77 of them in more than one entry; 132 distinct image pairs, some with
+several caption pairs), so an entry's id is its position in the list. Nothing here downloads: `image_dir` is a local
+folder of those images under their own file names, `{id}.jpg`, the link's last path segment. Visual Genome's download
+(VG_100K/ and VG_100K_2/) and GQA's images/ folder both name their images so; an image is looked for in `image_dir`
+itself, then in its VG_100K/ and VG_100K_2/ subfolders, so the unzipped Visual Genome folder can be given as it is. A
+link that is a local path is read the same way (its file name in `image_dir`).
 
-Protocol (the repository's `scripts/eval.py`, `ColaMultiObjAcc`; the paper's Fig. 2a: a model must match the correct
-images to the correct captions): with s(c, i) the image-caption similarity of caption c_j and image i_k
-(`c{j}_i{k}` below), a pair is right iff s(c0, i0) > s(c0, i1) and s(c1, i1) > s(c1, i0): each caption retrieves its
-own image rather than the other one. This is Winoground's *image* score (text-to-image, Thrush et al. 2022, §3);
-their script prints its mean as the "Multi-obj accuracy", our `image`. A tie is wrong (strict `>`, as in their
-code). Winoground's text score (each image picks its own caption: s(c0, i0) > s(c1, i0) and s(c1, i1) >
-s(c0, i1)) and group score (both) are reported beside it, as `text` and `group`; Cola does not report them.
+Protocol (the repository's `scripts/eval.py`, added in 1fa52fb, 2024-11-23, with the README's "COLA Eval" section:
+`ColaMultiObjAcc`, lines 7-21; the paper's Fig. 2a: a model must match the correct images to the correct captions):
+with s(c, i) the image-caption similarity of caption c_j and image i_k (`c{j}_i{k}` below), a pair is right iff
+s(c0, i0) > s(c0, i1) and s(c1, i1) > s(c1, i0): each caption retrieves its own image rather than the other one
+(line 19, `im0_c0 > im1_c0 and im1_c1 > im0_c1` over a 2x2 array of rows image 0, 1 and columns caption 0, 1). This
+is Winoground's *image* score (text-to-image, Thrush et al. 2022, §3); their script prints its mean as the
+"Multi-obj accuracy" (line 75), our `image`. A tie is wrong (strict `>`, as in their code). Winoground's text
+score (each image picks its own caption: s(c0, i0) > s(c1, i0) and s(c1, i1) > s(c0, i1)) and group score (both) are
+reported beside it, as `text` and `group`; Cola does not report them.
 
 The pairs have no category of their own; every row's category is `multi_object`. The single-object setting (the
 `COLA_singleobjects_benchmark_*.json` files, mAP over 320 multi-attribute classes) is not implemented.

@@ -20,28 +20,35 @@ as the release gives them, checked against commit 2152d90):
   `COCO_train2014_*.jpg` and `COCO_val2014_*.jpg` in one piece; coreference-hard's are VisDial v1.0 val's,
   `VisualDialog_val2018_*.jpg`;
 - "FOIL dataset" (foil-it): COCO val2014, `COCO_val2014_*.jpg`.
-The authors' `config.py` names one image folder per piece; CE-CLIP's `VALSE/clip_valse_eval.py`
-(lezhang7/Enhance-FineGrained) one per source, and picks COCO 2014's train or val folder by the file name's prefix.
-Here a spec gives `image_dirs`, {key: folder, or a list of folders searched in order for each file}, a key being a
-piece's name (the file stem) or a `dataset` value, the piece taken first; `image_dir`, one folder for the rest. So
-`{"data": "VALSE/data", "image_dirs": {"visual7w": V7W, "coco2017": VAL2017, "coco_2017": VAL2017, "SWiG": SWIG,
-"VisDial_v1.0": [TRAIN2014, VAL2014, VISDIAL_VAL2018], "FOIL dataset": VAL2014}}` reads the whole release.
+The authors' `config.py` (lines 1-24) names one image folder per piece; CE-CLIP's `VALSE/clip_valse_eval.py`
+(lezhang7/Enhance-FineGrained, lines 17-50) one per source, and picks COCO 2014's train or val folder by the file
+name's prefix (lines 130-137). Here a spec gives `image_dirs`, {key: folder, or a list of folders searched in order
+for each file}, a key being a piece's name (the file stem) or a `dataset` value, the piece taken first; `image_dir`,
+one folder for the rest. So `{"data": "VALSE/data", "image_dirs": {"visual7w": V7W, "coco2017": VAL2017,
+"coco_2017": VAL2017, "SWiG": SWIG, "VisDial_v1.0": [TRAIN2014, VAL2014, VISDIAL_VAL2018], "FOIL dataset":
+VAL2014}}` reads the whole release.
 
 Protocol: the paper (§5, "pairwise ranking accuracy acc_r") scores CLIP by image-sentence similarity only: a sample
 is right iff the caption scores higher against the image than the foil. Only validated samples count: the README
-("the valid samples of the dataset are the ones where `sample["mturk"]["caption"] >= 2`") and both of the
-authors' scripts (`lxmert_valse_eval.py`, `unimodal_valse_eval.py`: `if foil['mturk']['caption'] >= 2`), and
-CE-CLIP's, filter so. Counted on the release, that keeps existence 505 of 534, plurals 851 of 1000, counting-hard
+(lines 22-26: "the valid samples of the dataset are the ones where `sample["mturk"]["caption"] >= 2`"), both of the
+authors' scripts (`caption_fits = foil['mturk']['caption']`, then `if caption_fits >= 2:`, `lxmert_valse_eval.py`
+lines 32-34 and `unimodal_valse_eval.py` lines 62-64) and CE-CLIP's (`clip_valse_eval.py` lines 126-128) filter
+so. Counted on the release (commit 2152d90), that keeps existence 505 of 534, plurals 851 of 1000, counting-hard
 868 of 1000, counting-small-quant 900 of 1000, counting-adversarial 691 of 756, relations 535 of 614,
 action-replacement 648 of 779, actant-swap 949 of 1042, coreference-standard 708 of 916, coreference-hard 104 of
-141, foil-it 943 of 1000 (the "valid" sizes of the paper's Table 1, as we read it; not checked against the PDF). A spec
-`all_samples: true` scores every sample instead, which no published number does. The comparison is strict (LXMERT's
-script: `cross_score[0, 1] > cross_score[1, 1]`; CE-CLIP's CLIP script: the caption's softmax share > 0.5, which is
-the same as a strictly higher cosine), on L2-normalized embeddings. Accuracy per piece; per instrument (the paper's
-Table 2 groups and CE-CLIP's `CATEGORIES`: existence; plurality; counting = counting-hard (the paper's "balanced"),
-counting-small-quant ("small numbers"), counting-adversarial; relations; actions = action-replacement, actant-swap;
-coreference = coreference-standard, coreference-hard (the paper's "clean"); foil-it) the mean of its pieces; `avg`,
-the mean of the pieces (CE-CLIP's `avg`; the paper's "Avg." column, 64.0 for CLIP, averages its piece columns).
+141, foil-it 943 of 1000 (the "valid" sizes of the paper's Table 1, as we read it; not checked against the PDF). The
+release's 24 samples whose foil equals their caption (14 actant-swap, 9 counting-hard, 1 existence) are all
+unvalidated. A spec `all_samples: true` scores every sample instead, which no published number does (and scores
+those 24 as ties, wrong). The comparison is strict (LXMERT's script, line 95: `cross_score[0, 1] > cross_score[1,
+1]`; CE-CLIP's, lines 147-148: the softmax over 100 x the two cosines, softmaxed once more, the caption's share >
+0.5, i.e. a strictly higher cosine, though computed under fp16 autocast, which can tie pairs that float32 separates),
+on L2-normalized embeddings. Accuracy per piece; per instrument (the paper's Table 2 groups and CE-CLIP's
+`CATEGORIES`, lines 51-60: existence; plurality; counting = counting-hard (the paper's "balanced"),
+counting-small-quant ("small numbers"), counting-adversarial; relations; actions = action-replacement,
+actant-swap; coreference = coreference-standard, coreference-hard (the paper's "clean"); foil-it) the mean of its
+pieces; `avg`, the mean of the eleven pieces (CE-CLIP's `avg`, line 153, a mean over its eleven `DATA` entries;
+the paper's "Avg." column, 64.0 for CLIP, which as we read Table 2 averages its piece columns, not its instruments;
+the per-piece values not checked against the PDF).
 """
 
 from __future__ import annotations

@@ -3,34 +3,45 @@ world's analogue.
 
 Format (om-ai-lab/VL-CheckList, checked at commit 6f8d6a3): a corpus yaml per (sub-type, source),
 `corpus/v1/{Type}/{sub-type path}/{name}.yaml`, holding `ANNO_PATH` (a JSON file under `data/`, relative to the
-repository's root), `IMG_ROOT` (the source's image folder, relative to where the evaluation runs, e.g. "vg/",
-"swig/", "hake/") and `TYPE: "TUPLE_JSON"`. A JSON file is a list of [image path (relative to IMG_ROOT),
-{"POS": [captions], "NEG": [captions]}] entries; VG's, VAW's and HAKE's hold one caption each ("woman has hair"
-against "beds has hair"), SWiG's Object files three. E.g. `corpus/v1/Object/Size/large/vg_subj.yaml` names
-`data/Object/Size/vg_size/vg_subj_large.json` with IMG_ROOT "vg/", whose paths are "VG_100K/2361911.jpg".
-Images (`DATASETS.md`): one folder per source beside each other, `vg/` (Visual Genome's VG_100K/ and VG_100K_2/,
-which VAW's files use too), `swig/` (SWiG's images_512), `hake/` (HAKE's hake_images_20190730/, hico_20160224_det/,
-openimages/, vcoco/, ...). A spec gives `benchmark` (the repository's folder, holding corpus/ and data/) and
-`image_root` (the folder holding vg/, swig/, hake/, where IMG_ROOT is resolved; `image_dirs` {IMG_ROOT name without
-"/": folder} overrides one).
+repository's root), `IMG_ROOT` (the source's image folder, relative to where the evaluation runs: "vg/", "swig/",
+"hake/", and "vg" without the slash in Attribute/action and Attribute/color) and `TYPE: "TUPLE_JSON"`. A JSON file
+is a list of [image path (relative to IMG_ROOT), {"POS": [captions], "NEG": [captions]}] entries; VG's, VAW's,
+HAKE's and SWiG's Relation/action file hold one caption each ("woman has hair" against "beds has hair"), SWiG's
+Object files three. E.g. `corpus/v1/Object/Size/large/vg_subj.yaml` names `data/Object/Size/vg_size/
+vg_subj_large.json` with IMG_ROOT "vg/", whose paths are "VG_100K/2361911.jpg". Some entries' NEG equals their POS
+(66 in Attribute/vg/color.json, 28 in Relation/vg/action.json, a few elsewhere): a tie, wrong under the strict
+comparison, as in the authors' code. Images (`DATASETS.md`): one folder per source beside each other, `vg/` (Visual
+Genome's VG_100K/ and VG_100K_2/, which VAW's files use too), `swig/` (SWiG's images_512, flat), `hake/` (HAKE's
+hake_images_20190730/, hcvrd/, hico_20160224_det/images/, openimages/, pic/, vcoco/{train,val}2014/). A spec gives
+`benchmark` (the repository's folder, holding corpus/ and data/) and `image_root` (the folder holding vg/, swig/,
+hake/, where IMG_ROOT is resolved; `image_dirs` {IMG_ROOT name without "/": folder} overrides one).
 
 The sub-types and their files are those of the authors' `corpus.json` (which `radar.py` reads): Object Size
 (large, medium, small) and Location (center, mid, margin), each from vg_obj, vg_subj (the replaced noun is the
 relation's object / subject), swig_agent, swig_destination, swig_item, swig_tool and hake; Attribute color,
 material, size, state and action, each from vg and vaw; Relation action (vg, swig, hake) and spatial (vg). The
 release's `swig_place_*.json` files are empty and no corpus yaml names them. A file is named as the authors' output
-files and `corpus.json` name it, "{type path with _}_{name}", e.g. "Object_Size_large_vg_subj".
+files (`vl_checklist/evaluate.py` lines 126-133: `data_type.replace("/","_")`, then `f'{file_name}_{name}.json'`)
+and `corpus.json` name it, "{type path with _}_{name}", e.g. "Object_Size_large_vg_subj".
 
-Protocol (`vl_checklist/evaluate.py`, `Evaluate.eval`, task "itc", and `data_loader.py`, `load_itc_samples`):
-per entry, the image against the first POS and the first NEG caption; right iff the positive's score is strictly
-higher (`result_pos[1] > result_neg[1]`); accuracy per file. The loader silently skips an entry whose image is
-missing; here a missing image fails, naming it, unless the spec sets `skip_missing_images: true` (then skipped and
-counted in details, as the authors' loader does). Their config (`configs/sample.yaml`, MAX_NUM 2000) keeps the first
-MAX_NUM / 2 entries of each file; a spec's `max_per_file` does that (default: every entry). Aggregation (`radar.py`
-`generate_chart` over `corpus.json`): a sub-type's accuracy is the mean over its sources of the mean over that
-source's files. The paper and CE-CLIP report Object, Attribute and Relation: here each is the mean of its sub-types
-(Object of the six, Attribute of the five, Relation of the two) and `avg` the mean of the three, all macro, as
-`radar.py` averages; the authors' code has no per-type number, so that last level is this module's.
+Protocol (`vl_checklist/evaluate.py`, `Evaluate.eval`, task "itc", lines 93-124, and `data_loader.py`,
+`load_itc_samples`, lines 41-58): per entry, the image against the first POS and the first NEG caption (lines
+104-105), each scored alone; right iff the positive's score is strictly higher (line 117, `result_tmp[i][0][1] >
+result_tmp[i][1][1]`: an ITM model's match probability; CE-CLIP's fork, rabiulcste/vl_checklist at ca0c68d, scores
+CLIP by the cosine, `example_models/open_clip/engine.py` lines 76-82, and compares `result_tmp[i][0] >
+result_tmp[i][1]`, `vl_checklist/evaluate.py` line 217, which is what is done here, on L2-normalized embeddings);
+accuracy per file. The loader silently skips an entry whose image is missing (`data_loader.py` line 51); here a
+missing image fails, naming it, unless the spec sets `skip_missing_images: true` (then skipped and counted in
+details, as the authors' loader does). Their config (`configs/sample.yaml`, MAX_NUM 2000; CE-CLIP's four
+`configs/our_clip_*.yaml` too) keeps the first MAX_NUM / 2 entries of each file after that filter
+(`evaluate.py` lines 98-99): a spec's `max_per_file` does that, `MAX_PER_FILE` (1000) when the spec does not name
+it, every entry when it is null. Aggregation (`radar.py` `generate_chart` over `corpus.json`, lines 122-137): a
+sub-type's accuracy is the mean over its sources of the mean over that source's files. Where a file has no entry
+left (every image missing), the authors' code fails (`evaluate.py` line 124 divides by zero; `radar.py` lines
+130-132 stop at a file not evaluated); here it is left out of the means. The paper and CE-CLIP report Object,
+Attribute and Relation: here each is the mean of its sub-types (Object of the six, Attribute of the five, Relation
+of the two) and `avg` the mean of the three, all macro, as `radar.py` averages; the authors' code has no per-type
+number, so that last level is this module's.
 """
 
 from __future__ import annotations
@@ -43,7 +54,10 @@ import yaml
 from .. import io, shapes, world
 from . import encode
 
-# Sub-types in radar.py's order: (metric name, type, corpus path under corpus/v1, {source: yaml names}).
+# Sub-types in the order of radar.py's spoke labels (lines 143-144): (metric name, type, corpus path under corpus/v1,
+# {source: yaml names}). Its scores come in corpus.json's order, whose attributes run color, material, action, size,
+# state: radar.py (and TSVLC's copy) label action's score "A-Size", size's "A-State", state's "A-Action", so a
+# published per-attribute number may be another's. Here each sub-type is found by its corpus path, not by position.
 _OBJECT_SOURCES = {"vg": ("vg_obj", "vg_subj"), "swig": ("swig_agent", "swig_destination", "swig_item", "swig_tool"),
                    "hake": ("hake",)}
 _ATTRIBUTE_SOURCES = {"vg": ("vg",), "vaw": ("vaw",)}
@@ -63,6 +77,7 @@ SUBTYPES = {
     "relation_spatial": ("relation", "Relation/spatial", {"vg": ("vg",)}),
 }
 TYPES = ("object", "attribute", "relation")
+MAX_PER_FILE = 1000  # the authors' MAX_NUM / 2: configs/sample.yaml's MAX_NUM is 2000, as are CE-CLIP's
 SOURCES = ("vg", "vaw", "swig", "hake")
 # the per-sample table's columns (`metrics_from_samples` says what each holds)
 COLUMNS = ("category", "sample_id", "correct", "score_positive", "score_negative", "image", "caption",
@@ -178,13 +193,12 @@ def _with(scene: shapes.Scene, i: int, **changes) -> shapes.Scene:
     return shapes.Scene(tuple(objects), scene.relation)
 
 
-def load(bench_dir: str | Path, subtypes=tuple(SUBTYPES), sources=SOURCES) -> dict[str, dict]:
-    """{file key: {"subtype", "source", "anno_path", "img_root", "entries"}} of the corpus files of `subtypes` from
-    `sources` (`files`), each yaml and JSON read as UTF-8.
+def corpus(bench_dir: str | Path, subtypes=tuple(SUBTYPES), sources=SOURCES) -> dict[str, dict]:
+    """{file key: {"subtype", "source", "anno_path", "img_root"}} of the corpus yamls of `subtypes` from `sources`
+    (`files`), read as UTF-8; the data JSONs they name are not read.
 
-    Raises FileNotFoundError when `bench_dir` is not a folder, or a corpus yaml or the JSON it names is missing
-    (naming every missing yaml), ValueError when a yaml lacks ANNO_PATH or IMG_ROOT, or a JSON is not a non-empty
-    list of [image path, {"POS": [caption, ...], "NEG": [caption, ...]}]."""
+    Raises FileNotFoundError when `bench_dir` is not a folder or a corpus yaml is missing (naming every missing
+    one), ValueError when a yaml lacks ANNO_PATH or IMG_ROOT."""
     bench = Path(bench_dir)
     wanted = files(subtypes, sources)
     if not bench.is_dir():
@@ -197,12 +211,25 @@ def load(bench_dir: str | Path, subtypes=tuple(SUBTYPES), sources=SOURCES) -> di
                                 f"{', '.join(missing)} (om-ai-lab/VL-CheckList corpus/; a spec's `subtypes` and "
                                 f"`sources` name fewer)")
     out = {}
-    for (subtype, source, name), (key, path) in zip(wanted, yamls.items()):
+    for (subtype, source, _), (key, path) in zip(wanted, yamls.items()):
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(config, dict) or not all(config.get(k) for k in ("ANNO_PATH", "IMG_ROOT")):
             raise ValueError(f"VL-CheckList {path}: expected ANNO_PATH and IMG_ROOT, found {config!r}")
-        what = f"VL-CheckList {key} ({bench / config['ANNO_PATH']})"
-        entries = encode.read_json(bench / config["ANNO_PATH"], what)
+        out[key] = {"subtype": subtype, "source": source, "anno_path": config["ANNO_PATH"],
+                    "img_root": str(config["IMG_ROOT"])}
+    return out
+
+
+def load(bench_dir: str | Path, subtypes=tuple(SUBTYPES), sources=SOURCES) -> dict[str, dict]:
+    """`corpus` with each file's "entries" beside, its data JSON read as UTF-8.
+
+    Raises as `corpus` does, FileNotFoundError when a JSON a yaml names is missing, ValueError when one is not a
+    non-empty list of [image path, {"POS": [caption, ...], "NEG": [caption, ...]}]."""
+    bench = Path(bench_dir)
+    out = corpus(bench, subtypes, sources)
+    for key, f in out.items():
+        what = f"VL-CheckList {key} ({bench / f['anno_path']})"
+        entries = encode.read_json(bench / f["anno_path"], what)
         if not isinstance(entries, list) or not entries:
             raise ValueError(f"{what}: expected a non-empty list of [image path, {{\"POS\": [...], \"NEG\": [...]}}], "
                              f"found {'an empty ' if not entries else 'a '}{type(entries).__name__}")
@@ -213,9 +240,20 @@ def load(bench_dir: str | Path, subtypes=tuple(SUBTYPES), sources=SOURCES) -> di
             if not ok:
                 raise ValueError(f"{what}: entry {i} is {str(entry)[:200]}; expected [image path, {{\"POS\": "
                                  f"[caption, ...], \"NEG\": [caption, ...]}}]")
-        out[key] = {"subtype": subtype, "source": source, "anno_path": config["ANNO_PATH"],
-                    "img_root": str(config["IMG_ROOT"]), "entries": entries}
+        f["entries"] = entries
     return out
+
+
+def image_folders(spec: dict, root: str = ".", files_of: dict | None = None) -> dict[str, Path]:
+    """{file key: the folder its entries' image paths are relative to}: `image_dirs`' folder for the file's IMG_ROOT
+    where the spec names one, else `image_root` (default: the benchmark folder) / IMG_ROOT. `files_of`: `corpus` or
+    `load`'s answer, when already read (else the yamls are read). Paths relative to `root`."""
+    bench = encode.resolve(root, spec["benchmark"])
+    image_root = encode.resolve(root, spec.get("image_root")) or bench
+    dirs = {k.strip("/"): encode.resolve(root, v) for k, v in (spec.get("image_dirs") or {}).items()}
+    if files_of is None:
+        files_of = corpus(bench, spec.get("subtypes") or tuple(SUBTYPES), spec.get("sources") or SOURCES)
+    return {key: dirs.get(f["img_root"].strip("/"), image_root / f["img_root"]) for key, f in files_of.items()}
 
 
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
@@ -227,18 +265,18 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     spec: `benchmark` (the VL-CheckList folder: corpus/v1/ and data/), `image_root` (holding each IMG_ROOT; default
     the benchmark folder), `image_dirs` ({IMG_ROOT name: folder}, optional), `subtypes` / `sources` (default all),
     `max_per_file` (the first that many entries a file keeps after the missing-image filter, as the authors'
-    MAX_NUM / 2; default all), `skip_missing_images` (default false: a missing image fails before anything is
-    encoded)."""
+    MAX_NUM / 2; absent: `MAX_PER_FILE`, 1000, as the authors' and CE-CLIP's configs; null: every entry),
+    `skip_missing_images` (default false: a missing image fails before anything is encoded; every entry's image is
+    required, not only the first `max_per_file`, so that the entries kept are the authors')."""
     if not spec.get("benchmark"):
         raise ValueError("VL-CheckList: the spec names no `benchmark` folder (om-ai-lab/VL-CheckList: corpus/, data/)")
     bench = encode.resolve(root, spec["benchmark"])
-    image_root = encode.resolve(root, spec.get("image_root")) or bench
-    dirs = {k.strip("/"): encode.resolve(root, v) for k, v in (spec.get("image_dirs") or {}).items()}
     data = load(bench, spec.get("subtypes") or tuple(SUBTYPES), spec.get("sources") or SOURCES)
-    limit = spec.get("max_per_file")
+    folders = image_folders(spec, root, data)
+    limit = spec.get("max_per_file", MAX_PER_FILE)
     scored, skipped, paths = {}, {}, {}
     for key, f in data.items():
-        folder = dirs.get(f["img_root"].strip("/"), image_root / f["img_root"])
+        folder = folders[key]
         entries = [(i, e, folder / e[0]) for i, e in enumerate(f["entries"])]
         if spec.get("skip_missing_images"):
             kept = [x for x in entries if x[2].is_file()]
