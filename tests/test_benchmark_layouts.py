@@ -3,6 +3,7 @@ flat ImageNet validation folder), and the clear message each reader gives for a 
 Each is built tiny, in exactly the real layout, with images made here; scores come from the colour model, whose
 answers are worked out by hand (tests/helpers/colour_model.py)."""
 
+import base64
 import io as bytes_io
 import json
 
@@ -14,7 +15,7 @@ from helpers.colour_model import COLOURS, ColourModel, preprocess, tokenizer
 from PIL import Image
 from test_sugarcrepe import CASES, write_benchmark
 
-from tripletclip import io
+from tripletclip import browse, io
 from tripletclip.evals import aro, sugarcrepe, winoground, zeroshot
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -100,6 +101,32 @@ def test_winoground_scores_are_the_same_from_the_parquet_and_the_jsonl_layout(tm
     assert table["sample_id"].tolist() == ["0", "1", "2"] and table["category"].tolist() == ["a", "a", "b"]
     for layout, (_, _, samples) in results.items():
         pd.testing.assert_frame_equal(samples.sort_values("sample_id", ignore_index=True), table, obj=layout)
+
+
+def test_the_error_browser_shows_the_images_inside_winogrounds_parquet(tmp_path):
+    write_jsonl_layout(tmp_path / "jsonl")
+    write_parquet_layout(tmp_path / "sharded", shards=2)
+    for spec in ({"examples": "sharded"}, {"examples": "jsonl"}):  # a folder of either layout
+        _, _, table = winoground.evaluate(ColourModel(), preprocess, tokenizer, spec, str(tmp_path))
+        samples = table.assign(model="colour", benchmark="winoground")
+        roots = browse.image_roots("winoground", spec, str(tmp_path))
+        data = browse.browser_data(samples, roots, "t", max_per_view=10, thumbnail=16, max_images=100)
+        items = data["benchmarks"][0]["categories"][0]["items"] + data["benchmarks"][0]["categories"][1]["items"]
+        shown = {path: index for item in items for path, index, _ in item["images"]}
+        # the wrong examples (1 and 2: group score wrong) show both images; ex_2_img_0 is red as ex_1_img_0 but
+        # another image (by name): 4 distinct thumbnails, each the colour its name says
+        assert set(shown) == {"ex_1_img_0", "ex_1_img_1", "ex_2_img_0", "ex_2_img_1"} and None not in shown.values()
+        assert len(data["images"]) == 4 and data["images_shown"] == 4
+        for path, index in shown.items():
+            uri = data["images"][index]
+            thumb = Image.open(bytes_io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")
+            assert max(abs(a - b) for a, b in zip(thumb.getpixel((0, 0)), COLOURS[COLOUR_OF[path]])) < 30, path
+    # and only the images shown are read: a page capped at one image asks for one name
+    asked = []
+    source = roots["winoground"]
+    source.read = lambda names: asked.append(set(names)) or {}
+    browse.browser_data(samples, roots, "t", max_per_view=10, thumbnail=16, max_images=1)
+    assert asked == [{"ex_1_img_0"}]
 
 
 def test_winoground_says_what_it_expected_and_found(tmp_path):

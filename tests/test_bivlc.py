@@ -2,6 +2,7 @@
 as the datasets Image struct), written tiny in that layout with images made here; scores from the colour model
 (tests/helpers/colour_model.py), worked out by hand."""
 
+import base64
 import io as bytes_io
 import json
 
@@ -12,7 +13,7 @@ import pytest
 from helpers.colour_model import COLOURS, ColourModel, preprocess, tokenizer
 from PIL import Image
 
-from tripletclip import blind, shapes
+from tripletclip import blind, browse, shapes
 from tripletclip.evals import bivlc
 
 WORLD = {"heldout_combos": 6, "image_size": 32, "hollow_rate": 0.2, "third_object_rate": 0.3}
@@ -92,6 +93,23 @@ def test_bivlc_i2t_t2i_and_group_scores(tmp_path):
         pytest.approx([1, 0, 0, 1]), pytest.approx([1, 0, a, a]), pytest.approx([0, 1, 1, 0]),
         pytest.approx([b, 0, b, 2 * b])]
     assert samples.loc[1, "c1_i0"] == samples.loc[1, "c1_i1"] and samples.loc[3, "c0_i0"] == samples.loc[3, "c1_i0"]
+
+
+def test_the_error_browser_shows_both_images_of_every_wrong_row(tmp_path):
+    write_bivlc(tmp_path)
+    _, _, samples = run(tmp_path, {"examples": "."})
+    roots = browse.image_roots("bivlc", {"examples": "."}, str(tmp_path))
+    data = browse.browser_data(samples.assign(model="colour", benchmark="bivlc"), roots, "t", max_per_view=10,
+                               thumbnail=16, max_images=100)
+    shown = {path: index for cat in data["benchmarks"][0]["categories"] for item in cat["items"]
+             for path, index, _ in item["images"]}
+    # the wrong rows, 1, 3 and 4 (row 2 skipped), by the names the table gives their images
+    colour_of = {"1/image": "red", "1/negative_image": "green", "3/image": "red", "3/negative_image": "blue",
+                 "4/image": "red", "4/negative_image": "blue"}
+    assert set(shown) == set(colour_of) and None not in shown.values()
+    for path, index in shown.items():
+        thumb = Image.open(bytes_io.BytesIO(base64.b64decode(data["images"][index].split(",", 1)[1])))
+        assert max(abs(a - b) for a, b in zip(thumb.convert("RGB").getpixel((1, 1)), COLOURS[colour_of[path]])) < 30
 
 
 def test_every_layout_of_the_hub_gives_the_same_table(tmp_path):

@@ -21,7 +21,7 @@ view's first items show theirs; an item past the cap shows its file name instead
 and a dozen models is a few MB.
 
 Which benchmarks: those whose table has `correct` and an image column (`image`, or `image_0`/`image_1`):
-SugarCrepe, ARO, Winoground and retrieval. Zero-shot (no image column: its `sample_id` is the image's path) and
+SugarCrepe, ARO, Winoground, retrieval, SugarCrepe++, VALSE, VL-CheckList, Cola and BiVLC. Zero-shot (no image column: its `sample_id` is the image's path) and
 similarity (no `correct`) are left out, and the page says so.
 """
 
@@ -56,10 +56,27 @@ MODEL_COLUMNS = {"score_positive": "positive", "score_negative": "negative",
 IMAGE_SUFFIXES = ("", ".png", ".jpg", ".jpeg")
 
 
-def image_roots(benchmark: str, spec: dict, root: str = ".") -> dict[str, str]:
-    """The folders the per-sample tables' image paths start from, as the evaluators resolve them (tripletclip/evals:
-    each benchmark's spec, its paths relative to `root`): {benchmark or "benchmark/category": folder}. Winoground's
-    and BiVLC's parquet files hold their images inside and get none (their items show their names)."""
+class EmbeddedImages:
+    """The images of a benchmark whose files hold them (Winoground's and BiVLC's parquet): `read(names)` gives
+    {name: encoded bytes} through the benchmark module's `image_bytes(spec, root, names)`, the names being its
+    per-sample table's image values. Read once per page, for the names the page shows."""
+
+    def __init__(self, benchmark: str, spec: dict, root: str = "."):
+        self.benchmark, self.spec, self.root = benchmark, spec, root
+
+    def read(self, names: set[str]) -> dict[str, bytes]:
+        from .evals import module
+
+        return module(self.benchmark).image_bytes(self.spec, self.root, names)
+
+    def __repr__(self) -> str:
+        return f"EmbeddedImages({self.benchmark!r}, {self.spec!r}, {self.root!r})"
+
+
+def image_roots(benchmark: str, spec: dict, root: str = ".") -> dict[str, str | EmbeddedImages]:
+    """Where the per-sample tables' images are, as the evaluators find them (tripletclip/evals: each benchmark's
+    spec, its paths relative to `root`): {benchmark or "benchmark/category": the folder its image paths start from,
+    or, for Winoground's parquet and BiVLC, whose files hold the images, an `EmbeddedImages`}."""
     def at(path):
         return str(Path(root) / path)
 
@@ -84,6 +101,8 @@ def image_roots(benchmark: str, spec: dict, root: str = ".") -> dict[str, str]:
     if benchmark == "winoground" and str(spec["examples"]).endswith(".jsonl"):
         folder = spec.get("image_dir") or Path(spec["examples"]).parent / "images"
         return {benchmark: at(folder)}
+    if benchmark in ("winoground", "bivlc"):  # parquet (or a folder of either Winoground layout)
+        return {benchmark: EmbeddedImages(benchmark, spec, root)}
     return {}
 
 
@@ -96,15 +115,16 @@ def model_labels(samples: pd.DataFrame) -> pd.Series:
                       for name, seed in zip(names, samples["seed"])], index=samples.index, dtype=object)
 
 
-def write_browser(samples: pd.DataFrame, image_roots: dict[str, str], output: str,
+def write_browser(samples: pd.DataFrame, image_roots: dict[str, str | EmbeddedImages], output: str,
                   title: str = "Where the models go wrong", max_per_view: int = 200, thumbnail: int = 96,
                   max_images: int = MAX_IMAGES) -> None:
     """Write the browser to `output`: one self-contained HTML page (the module's docstring says what it shows).
 
     samples: every model's per-sample table (tripletclip/evals) concatenated, with the columns `model` (str) and
     `benchmark` beside them, and `seed` where there is one (see `model_labels`). image_roots: benchmark -> the
-    folder its `image` / `image_0` / `image_1` paths are relative to; a key "{benchmark}/{category}" overrides it for
-    one category (ARO's datasets each have their own folder). Items of benchmarks without an image column or without
+    folder its `image` / `image_0` / `image_1` paths are relative to, or an `EmbeddedImages` that reads them by
+    name; a key "{benchmark}/{category}" overrides it for one category (ARO's datasets and VL-CheckList's files
+    each have their own folder). Items of benchmarks without an image column or without
     `correct` are left out. At most `max_per_view` items per view and `max_images` thumbnails of `thumbnail` px.
     ValueError when a column is missing or a model has two rows for one item."""
     data = browser_data(samples, image_roots, title, max_per_view, thumbnail, max_images)
@@ -113,8 +133,8 @@ def write_browser(samples: pd.DataFrame, image_roots: dict[str, str], output: st
     out.write_text(page(data), encoding="utf-8")
 
 
-def browser_data(samples: pd.DataFrame, image_roots: dict[str, str], title: str, max_per_view: int, thumbnail: int,
-                 max_images: int) -> dict:
+def browser_data(samples: pd.DataFrame, image_roots: dict[str, str | EmbeddedImages], title: str, max_per_view: int,
+                 thumbnail: int, max_images: int) -> dict:
     """The page's JSON: {title, max_per_view, max_images, thumbnail, images (data URIs), images_shown (how many
     image slots show one), left_out (benchmarks not shown, with why), benchmarks: [{name, label, models, texts,
     images, fields ([column, label] each), categories: [{name, items, wrong, disagree}]}]}. An item is {id, text:
@@ -223,8 +243,10 @@ def _category(bench: dict, category: str, rows: pd.DataFrame, max_per_view: int)
 def _embed_images(wanted: list, thumbnail: int, max_images: int) -> tuple[list[str], int]:
     """Fill in the items' image slots, each file embedded once, the first positions of every view first, until
     `max_images` files are embedded: (the data URIs, how many slots show an embedded image)."""
+    wanted = sorted(wanted, key=lambda w: w[0])  # stable: ties keep the benchmarks' order
+    embedded = _read_embedded(wanted, max_images)
     images, by_file, uses, done = [], {}, 0, set()
-    for _, item, root in sorted(wanted, key=lambda w: w[0]):  # stable: ties keep the benchmarks' order
+    for _, item, root in wanted:
         if id(item) in done:  # an item in several views: its earliest position decides
             continue
         done.add(id(item))
@@ -236,7 +258,10 @@ def _embed_images(wanted: list, thumbnail: int, max_images: int) -> tuple[list[s
             if root is None:
                 slot[2] = "no image folder given"
                 continue
-            file = _find(Path(root), path)
+            if isinstance(root, EmbeddedImages):
+                file = (id(root), path) if path in embedded[id(root)] else None
+            else:
+                file = _find(Path(root), path)
             if file is None:
                 slot[2] = "not found"
                 continue
@@ -245,7 +270,8 @@ def _embed_images(wanted: list, thumbnail: int, max_images: int) -> tuple[list[s
                     slot[2] = f"past the page's {max_images} images"
                     continue
                 try:
-                    images.append(_thumbnail(file, thumbnail))
+                    source = io.BytesIO(embedded[file[0]][path]) if isinstance(file, tuple) else file
+                    images.append(_thumbnail(source, thumbnail))
                 except OSError as error:  # PIL's UnidentifiedImageError is one
                     slot[2] = f"unreadable ({type(error).__name__})"
                     continue
@@ -253,6 +279,20 @@ def _embed_images(wanted: list, thumbnail: int, max_images: int) -> tuple[list[s
             slot[1] = by_file[file]
             uses += 1
     return images, uses
+
+
+def _read_embedded(wanted: list, max_images: int) -> dict[int, dict[str, bytes]]:
+    """{id of an `EmbeddedImages`: {name: bytes}} for the images of `wanted` (sorted) that the page may show: each
+    source read once, for its first `max_images` distinct names at most (no more can be embedded)."""
+    sources, names = {}, {}
+    for _, item, root in wanted:
+        if isinstance(root, EmbeddedImages):
+            sources[id(root)] = root
+            chosen = names.setdefault(id(root), {})
+            for path, _, _ in item["images"]:
+                if path is not None and len(chosen) < max_images:
+                    chosen[path] = None
+    return {key: sources[key].read(set(chosen)) for key, chosen in names.items()}
 
 
 def _find(root: Path, path: str) -> Path | None:
@@ -263,8 +303,8 @@ def _find(root: Path, path: str) -> Path | None:
     return None
 
 
-def _thumbnail(file: Path, size: int) -> str:
-    """A JPEG data URI of the image at `file`, no side longer than `size` px."""
+def _thumbnail(file, size: int) -> str:
+    """A JPEG data URI of the image at `file` (a path or a binary file object), no side longer than `size` px."""
     with Image.open(file) as image:
         image.draft("RGB", (size, size))  # a JPEG decodes at a fraction of its size: COCO's images load fast
         if image.mode in ("RGBA", "LA", "PA", "P"):  # transparent pixels on white, not on black

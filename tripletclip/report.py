@@ -281,7 +281,7 @@ def budget(metrics: list[str], named: list[str] | tuple[str, ...] = ()) -> str:
 def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tuple[str, int], str],
                  outputs: dict[str, str], init: str | None = None, sample_paths: list[str] | None = None,
                  baseline: str | None = None, resamples: int = 10_000, confidence: float = 0.95,
-                 seed: int = 0, image_roots: dict[str, str] | None = None,
+                 seed: int = 0, image_roots: dict | None = None,
                  published: dict | None = None) -> pd.DataFrame:
     """Write every output named in `outputs` (keys: csv, summary, wide, markdown, sugarcrepe_plot,
     similarity_plot, training_plot, and significance with `sample_paths`); a plot whose benchmark was not run is

@@ -168,6 +168,14 @@ def load(root: str, spec: dict) -> tuple[list[dict], int, list[Path]]:
     return rows, len(bad), files
 
 
+def image_bytes(spec: dict, root: str = ".", names=None) -> dict[str, bytes]:
+    """{name: the encoded image} of the images `names` (the per-sample table's image_0/image_1 values, `load`'s
+    image_name/negative_image_name; None: every image), read from inside the parquet files. For the error browser
+    (`browse.EmbeddedImages`); raises as `load` does."""
+    rows, _, _ = load(root, spec)
+    return {r[f"{c}_name"]: r[c] for r in rows for c in IMAGES if names is None or r[f"{c}_name"] in names}
+
+
 def _open(png: bytes):
     return encode.open_rgb(bytes_io.BytesIO(png))
 

@@ -163,6 +163,20 @@ def load(root: str, spec: dict) -> tuple[list[dict], str, Callable]:
     return examples, layout, open_image
 
 
+def image_bytes(spec: dict, root: str = ".", names=None) -> dict[str, bytes]:
+    """{name: the encoded image} of the images `names` (the per-sample table's image_0/image_1 values; None: every
+    image), from either layout: the bytes inside the parquet files, or the PNG files of the JSONL layout. For the
+    error browser (`browse.EmbeddedImages`); raises as `load` does."""
+    examples, layout, _ = load(root, spec)
+    out = {}
+    for e in examples:
+        for k in (0, 1):
+            name = e[f"image_{k}_name"]
+            if (names is None or name in names) and name not in out:
+                out[name] = e[f"image_{k}"] if layout == "parquet" else Path(e[f"image_{k}"]).read_bytes()
+    return out
+
+
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
              device: str = "cpu") -> tuple[dict, dict, pd.DataFrame]:
     """(metrics, details, samples): text, image and group scores (%) over every example (`metrics_from_samples` of
