@@ -177,7 +177,7 @@ if config["train"]["lock_image"] and config["train"]["lock_text"]:
 
 def report_baseline():
     """The model every other is compared with item by item (report.baseline): the config's, else the init model
-    when fine-tuning, else clip when trained, else the first model of `models:`."""
+    when fine-tuning, else clip when trained, else the first of train.methods, else the first model of `models:`."""
     rows = list(METHODS) + list(EVAL_MODELS)
     chosen = config["report"]["baseline"]
     if chosen is not None and chosen not in rows:

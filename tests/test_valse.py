@@ -1,6 +1,8 @@
 """The VALSE evaluator on a hand-built case whose answer is known, its errors, and the shapes analogue (its format
 read back, and no blind scorer beating chance on the default build)."""
 
+import base64
+import io as bytes_io
 import json
 
 import pandas as pd
@@ -10,7 +12,7 @@ from helpers.colour_model import COLOURS, ColourModel, preprocess, tokenizer
 from helpers.dag import REPO
 from PIL import Image
 
-from tripletclip import blind, shapes
+from tripletclip import blind, browse, shapes
 from tripletclip.evals import valse
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
@@ -92,6 +94,20 @@ def test_evaluator_gets_the_known_answer(tmp_path):
     assert samples["score_positive"].tolist()[10] == pytest.approx(1)  # actant-swap's second: red on red
     assert samples["score_negative"].tolist()[6] == pytest.approx(0.5 ** 0.5)  # "red green" against red
     assert valse.metrics_from_samples(samples) == results
+
+
+def test_the_error_browser_finds_each_image_in_its_pieces_folder(tmp_path):
+    spec = write_release(tmp_path)
+    _, _, samples = valse.evaluate(ColourModel(), preprocess, tokenizer, spec)
+    roots = browse.image_roots("valse", spec)
+    data = browse.browser_data(samples.assign(model="colour", benchmark="valse"), roots, "t", max_per_view=20,
+                               thumbnail=16, max_images=100)
+    slots = [slot for cat in data["benchmarks"][0]["categories"] for item in cat["items"] for slot in item["images"]]
+    assert len(slots) == int((~samples["correct"]).sum()) and all(index is not None for _, index, _ in slots)
+    for name, index, _ in slots:  # each image_file is its colour's, in every folder
+        thumb = Image.open(bytes_io.BytesIO(base64.b64decode(data["images"][index].split(",", 1)[1])))
+        assert max(abs(a - b) for a, b in zip(thumb.convert("RGB").getpixel((1, 1)),
+                                              COLOURS[name.removesuffix(".png")])) < 30
 
 
 def test_all_samples_scores_the_unvalidated_too(tmp_path):

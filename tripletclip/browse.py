@@ -54,12 +54,15 @@ MODEL_COLUMNS = {"score_positive": "positive", "score_negative": "negative",
                  "predicted": "predicted", "retrieved": "retrieved"}
 # Winoground names its images without their extension (ex_{id}_img_{k}): the files are {name}.png.
 IMAGE_SUFFIXES = ("", ".png", ".jpg", ".jpeg")
+# Whose images only the evaluator itself can find: inside parquet files (Winoground's today, BiVLC), or in one of
+# several folders per item (VALSE's image_dirs, Cola's VG_100K/ and VG_100K_2/). Each module has `image_bytes`.
+EMBEDDED = ("winoground", "bivlc", "valse", "cola")
 
 
 class EmbeddedImages:
-    """The images of a benchmark whose files hold them (Winoground's and BiVLC's parquet): `read(names)` gives
-    {name: encoded bytes} through the benchmark module's `image_bytes(spec, root, names)`, the names being its
-    per-sample table's image values. Read once per page, for the names the page shows."""
+    """The images of a benchmark of `EMBEDDED`: `read(names)` gives {name: encoded bytes} through the benchmark
+    module's `image_bytes(spec, root, names)`, the names being its per-sample table's image values. Read once per
+    page, for the names the page shows."""
 
     def __init__(self, benchmark: str, spec: dict, root: str = "."):
         self.benchmark, self.spec, self.root = benchmark, spec, root
@@ -76,17 +79,13 @@ class EmbeddedImages:
 def image_roots(benchmark: str, spec: dict, root: str = ".") -> dict[str, str | EmbeddedImages]:
     """Where the per-sample tables' images are, as the evaluators find them (tripletclip/evals: each benchmark's
     spec, its paths relative to `root`): {benchmark or "benchmark/category": the folder its image paths start from,
-    or, for Winoground's parquet and BiVLC, whose files hold the images, an `EmbeddedImages`}."""
+    or, for the benchmarks of `EMBEDDED`, an `EmbeddedImages` that asks the evaluator's own `image_bytes`}."""
     def at(path):
         return str(Path(root) / path)
 
-    if benchmark == "valse" and spec.get("image_dir") and not spec.get("image_dirs"):
-        return {benchmark: at(spec["image_dir"])}
     if benchmark == "sugarcrepe_pp":
         folder = spec.get("image_dir") or Path(spec["benchmark"]) / "images"
         return {benchmark: at(folder)}
-    if benchmark == "cola" and str(spec["examples"]).endswith(".json"):
-        return {benchmark: at(spec.get("image_dir") or Path(spec["examples"]).parent / "images")}
     if benchmark == "sugarcrepe":
         return {benchmark: at(spec["image_dir"]) if spec.get("image_dir") else at(Path(spec["benchmark"]) / "images")}
     if benchmark == "aro":
@@ -98,10 +97,7 @@ def image_roots(benchmark: str, spec: dict, root: str = ".") -> dict[str, str | 
         from .evals import vl_checklist
 
         return {f"{benchmark}/{key}": str(folder) for key, folder in vl_checklist.image_folders(spec, root).items()}
-    if benchmark == "winoground" and str(spec["examples"]).endswith(".jsonl"):
-        folder = spec.get("image_dir") or Path(spec["examples"]).parent / "images"
-        return {benchmark: at(folder)}
-    if benchmark in ("winoground", "bivlc"):  # parquet (or a folder of either Winoground layout)
+    if benchmark in EMBEDDED:
         return {benchmark: EmbeddedImages(benchmark, spec, root)}
     return {}
 

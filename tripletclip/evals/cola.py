@@ -137,6 +137,15 @@ def load(root: str, spec: dict) -> tuple[list[dict], int, Path]:
     return pairs, len(bad), image_dir
 
 
+def image_bytes(spec: dict, root: str = ".", names=None) -> dict[str, bytes]:
+    """{name: the image file's bytes} of the images `names` (the per-sample table's image_0/image_1 values; None:
+    every image), found as `load` finds them (flat or in `IMAGE_SUBFOLDERS`). For the error browser
+    (`browse.EmbeddedImages`); raises as `load` does."""
+    pairs, _, _ = load(root, spec)
+    where = {p[f"image_{k}"]: p[f"path_{k}"] for p in pairs for k in (0, 1)}
+    return {name: Path(path).read_bytes() for name, path in where.items() if names is None or name in names}
+
+
 def _table(pairs: list[dict], similarities: list) -> pd.DataFrame:
     """The per-sample table of `pairs` and their similarities (c0_i0, c0_i1, c1_i0, c1_i1: tensors or lists)."""
     text, image, group = scores(*(pd.Series(s, dtype="float64") for s in similarities))

@@ -235,6 +235,20 @@ def _image_paths(root: str, spec: dict, piece: str, samples: dict) -> list[Path]
     return paths
 
 
+def image_bytes(spec: dict, root: str = ".", names=None) -> dict[str, bytes]:
+    """{image_file: the file's bytes} of the images `names` (the per-sample table's image values; None: every
+    image), found as `evaluate` finds them (`image_dirs` per piece or dataset, else `image_dir`); a name whose file
+    is missing is left out. For the error browser (`browse.EmbeddedImages`); raises as `load` does."""
+    data = load(encode.resolve(root, spec["data"]), spec.get("pieces") or PIECES)
+    out = {}
+    for piece, samples in data.items():
+        for sample, path in zip(samples.values(), _image_paths(root, spec, piece, samples)):
+            name = sample["image_file"]
+            if (names is None or name in names) and name not in out and path.is_file():
+                out[name] = path.read_bytes()
+    return out
+
+
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
              device: str = "cpu") -> tuple[dict, dict, pd.DataFrame]:
     """(metrics, details, samples): pairwise accuracy acc_r (%) per piece, per instrument and `avg`
