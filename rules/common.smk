@@ -99,7 +99,7 @@ def open_clip_model_names():
 def is_checkpoint_file(pretrained):
     """A `pretrained` that names a file rather than an open_clip tag (tags are bare names: openai, laion2b_...)."""
     return (os.sep in pretrained or pretrained.startswith("~") or os.path.exists(pretrained)
-            or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")))
+            or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt")))
 
 
 def model_spec(value, where):
@@ -169,6 +169,28 @@ for _name in EVAL_MODELS:
     if _name in ("clip", "negclip", "negimage", "tripletclip", "ceclip") or _name.startswith("blind-"):
         raise ValueError(f"models: {_name!r} is a method's or a blind scorer's name (its report row); name that "
                          "model otherwise")
+FILTER_SPEC = None
+if METHODS and config["filter"]["enabled"]:
+    FILTER_SPEC = model_spec({k: config["filter"][k] for k in MODEL_KEYS}, "filter")
+
+
+def check_loadable(specs):
+    """Refuse, before any job, a model that would not load: each spec's checkpoint (file, local-dir: folder of any
+    layout, cached hf-hub: snapshot) checked by its keys and shapes against the architecture without reading its
+    weights (tripletclip.models.check_loadable; it imports torch and open_clip, so only when there is a model)."""
+    if not specs:
+        return
+    from tripletclip import models
+
+    for where, spec in specs.items():
+        try:
+            models.check_loadable(spec, name=where)
+        except (ValueError, FileNotFoundError, RuntimeError) as e:  # each names `where`
+            raise ValueError(str(e)) from None
+
+
+check_loadable({**{f"models.{name}": spec for name, spec in EVAL_MODELS.items() if name != "init"},
+                **({"train.init": INIT} if INIT_ROW == "init" else {}), **({"filter": FILTER_SPEC} if FILTER_SPEC else {})})
 if not RUNS and not EVAL_MODELS:
     raise ValueError("nothing to run: train.methods is empty and models: names no model to evaluate")
 if config["train"]["lock_image"] and config["train"]["lock_text"]:

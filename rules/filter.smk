@@ -2,10 +2,12 @@ rule score_triplets:
     """The scorer's (s(x, y) + s(x', y')) / 2 for every triplet of one packed shard (filter.enabled)."""
     input:
         triplet_shard,
+        local_model_files(FILTER_SPEC) if FILTER_SPEC else [],
     output:
         "results/filter/scores/{shard}.json",
     params:
         filter=config["filter"],
+        spec=FILTER_SPEC,
     threads: res("filter", "cpus_per_task")
     group:
         "score"

@@ -174,6 +174,14 @@ def write_pairs(path, start, count, image_key="png", caption_key="caption"):
                         caption_key: shapes.describe(scene).encode()})
 
 
+def write_json_pairs(path):
+    """A shard whose caption lives only in its .json member, as DataComp's and LAION's do."""
+    with io.shard_writer(path) as sink:
+        sink.write({"__key__": "000000000", "jpg": io.encode_jpeg(shapes.render(shapes.sample_scene(
+            random.Random(0), "train", shapes.heldout_combos(0, 6)), 64, seed=0)),
+            "json": {"caption": "a small red circle", "url": "http://example.org/0.jpg", "key": "000000000"}})
+
+
 def test_webdataset_shards_are_negated_and_packed_from_their_own_keys(tmp_path):
     for i in range(2):
         write_pairs(tmp_path / "lab" / f"cc3m-{i:05d}.tar", 30 * i, 30)
@@ -216,6 +224,24 @@ def test_tripletdata_is_trained_on_directly_through_the_quality_filter(tmp_path)
     assert (stats["in"], stats["kept"]) == (48, 24) and sum(stats["kept_per_shard"]) == 24
 
 
+def write_foreign_weights(directory, folder=False):
+    """A checkpoint that cannot load into the tiny model: a safetensors file of other shapes, or a transformers CLIP
+    folder whose config.json and weights disagree (3 layers said, the weights of 2)."""
+    from safetensors.torch import save_file
+    from transformers import CLIPConfig, CLIPModel
+
+    if not folder:
+        save_file({"visual.conv1.weight": torch.zeros(8, 3, 4, 4)}, directory / "foreign.safetensors")
+        return str(directory / "foreign.safetensors")
+    towers = dict(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=2)
+    CLIPModel(CLIPConfig(text_config=towers, vision_config=dict(towers, image_size=32, patch_size=8),
+                         projection_dim=8)).save_pretrained(directory / "hf")
+    config = json.loads((directory / "hf/config.json").read_text(encoding="utf-8"))
+    config["text_config"]["num_hidden_layers"] = 3
+    (directory / "hf/config.json").write_text(json.dumps(config), encoding="utf-8")
+    return str(directory / "hf")
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c, d: c.update(source="coco", coco={"annotations": "nowhere.json", "image_dir": "."}),
      "nowhere.json"),
@@ -223,8 +249,20 @@ def test_tripletdata_is_trained_on_directly_through_the_quality_filter(tmp_path)
      "do not exist"),
     (lambda c, d: c.update(source="webdataset", webdataset={"shards": "lab/00000.tar", "caption_key": "txt"}),
      "its members are: caption, png"),
+    (lambda c, d: (write_json_pairs(d / "lab/json.tar"),
+                   c.update(source="webdataset", webdataset={"shards": "lab/json.tar", "caption_key": "json"})),
+     "webdataset.caption_key: json holds a JSON object with fields caption, key, url: name the field, e.g. "
+     "caption_key: json:caption"),
+    (lambda c, d: (write_json_pairs(d / "lab/json.tar"),
+                   c.update(source="webdataset", webdataset={"shards": "lab/json.tar", "caption_key": "json:capton"})),
+     "field 'capton' of the json member is missing; its fields are: caption, key, url"),
     (lambda c, d: c.update(source="tripletdata", tripletdata={"shards": "lab/00000.tar"}), "neg_image"),
     (lambda c, d: c["train"].update(init=str(d / "missing.pt")), "missing.pt"),
+    (lambda c, d: c.update(models={"other": {"model": TINY, "pretrained": write_foreign_weights(d)}}),
+     "model 'models.other' (ViT-Tiny-P16-64 (weights from"),
+    (lambda c, d: c["train"].update(init=write_foreign_weights(d)), "model 'train.init' (ViT-Tiny-P16-64"),
+    (lambda c, d: c.update(models={"hf": {"model": f"local-dir:{write_foreign_weights(d, folder=True)}"}}),
+     "model 'models.hf' (local-dir:"),
     (lambda c, d: c.update(models={"clip": {"model": TINY}}), "is a method's or a blind scorer's name"),
     (lambda c, d: c.update(models={"m": {"model": TINY, "pretraind": "openai"}}), "pretraind"),
     (lambda c, d: c["train"].update(init={"model": TINY, "pretraind": "x.pt"}), "'pretraind' was unexpected"),
@@ -242,7 +280,9 @@ def test_tripletdata_is_trained_on_directly_through_the_quality_filter(tmp_path)
     (lambda c, d: c.setdefault("report", {}).update(published={"clip": {"model": "ViT-B-32",
                                                                         "pretrained": "cc3m-clip"}}),
      "no published row for model 'ViT-B-32', pretrained 'cc3m-clip'"),
-], ids=["coco-path", "webdataset-missing-shard", "webdataset-key", "tripletdata-key", "init-file", "model-name",
+], ids=["coco-path", "webdataset-missing-shard", "webdataset-key", "webdataset-json-object",
+        "webdataset-json-field", "tripletdata-key", "init-file", "model-weights", "init-weights", "hf-folder-weights",
+        "model-name",
         "model-key", "init-key", "init-name", "architecture", "hub-and-file", "both-towers-locked", "nothing-to-run",
         "benchmark-data", "published-row", "published-model"])
 def test_a_wrong_source_or_model_fails_before_any_job(tmp_path, edit, message):

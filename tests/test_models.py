@@ -108,14 +108,6 @@ def test_a_pickle_with_more_than_weights_is_refused_with_the_reason_and_the_fix(
             models.load({"model": TINY, "pretrained": str(path)})
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
-def test_a_torchscript_archive_is_refused(tmp_path):
-    path = tmp_path / "ViT-B-32.pt"
-    torch.jit.script(torch.nn.Linear(2, 2)).save(str(path))
-    with pytest.raises(ValueError, match="TorchScript.*pretrained: openai"):
-        models.read_state_dict(path)
-
-
 def test_a_file_that_is_no_state_dict(tmp_path):
     path = tmp_path / "meta.pt"
     torch.save({"epoch": 3, "name": "run"}, path)
@@ -130,7 +122,7 @@ def test_a_missing_file_names_the_model_and_the_path(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         models.load({"model": TINY, "pretrained": str(path)}, name="my-run")
     assert "'my-run'" in str(error.value) and str(path) in str(error.value)
-    with pytest.raises(FileNotFoundError, match="'exported'.*no local-dir: model at"):
+    with pytest.raises(FileNotFoundError, match="'exported'.*no model at .*open_clip's layout"):
         models.load(f"local-dir:{tmp_path / 'none'}", name="exported")
     # a typo in a tag reads as a file that does not exist: the message lists the tags
     with pytest.raises(FileNotFoundError, match="laion2b_s34b_b79k"):
@@ -292,7 +284,7 @@ def test_offline_hf_text_tower_needs_its_tokenizer_repo(offline, monkeypatch):
     cfg = json.loads((models.MODEL_CONFIGS / f"{TINY}.json").read_text(encoding="utf-8"))
     cfg["text_cfg"]["hf_tokenizer_name"] = "org/tokenizer"
     monkeypatch.setitem(open_clip.factory._MODEL_CONFIGS, "Tiny-HF-Tokenizer", cfg)
-    with pytest.raises(RuntimeError, match='hf download org/tokenizer --include "\\*.json"'):
+    with pytest.raises(RuntimeError, match="hf download org/tokenizer --include '\\*.json'"):
         models.check_available(models.ModelSpec("Tiny-HF-Tokenizer"), name="hf-tok")
     cache_hub_files(offline, "org/tokenizer", {"tokenizer.json": b"{}"})
     models.check_available(models.ModelSpec("Tiny-HF-Tokenizer"), name="hf-tok")

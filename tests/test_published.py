@@ -1,11 +1,18 @@
 """The papers' numbers (tripletclip/evals/data/published.csv) beside ours: the shipped table, which rows match,
 the differences, and the report's section and CSV."""
 
+import re
+import shlex
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import yaml
 from test_report import OUTPUTS, write_named
 
 from tripletclip import published, report
+from tripletclip.evals import valse
+from tripletclip.models import ModelSpec
 
 ROWS = published.load()
 
@@ -39,12 +46,14 @@ def test_a_bad_table_names_its_line(tmp_path):
 def test_models_match_by_architecture_and_tag_and_others_when_named():
     specs = {"openai-b32": {"model": "ViT-B-32-quickgelu", "pretrained": "openai", "quick_gelu": True},
              "mine": {"model": "ViT-B-32", "pretrained": "/runs/epoch_10.pt"},
-             "laion": {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"}}
+             "laion": {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"},
+             "laion400m": {"model": "ViT-B-32", "pretrained": "laion400m_e32"}}  # a tag with no published row
     chosen = {"tripletclip": {"model": "ViT-B-32", "pretrained": "cc3m-tripletclip"},
               "mine": {"model": "ViT-B-32", "pretrained": "negclip"}}
     assert published.matches(specs, chosen, ROWS) == {
         "tripletclip": ("ViT-B-32", "cc3m-tripletclip"), "mine": ("ViT-B-32", "negclip"),
-        "openai-b32": ("ViT-B-32", "openai")}  # the QuickGELU name is the same weights
+        "openai-b32": ("ViT-B-32", "openai"),  # the QuickGELU name is the same weights
+        "laion": ("ViT-B-32", "laion2b_s34b_b79k")}
     with pytest.raises(ValueError, match="no published row for model 'ViT-B-16', pretrained 'openai'"):
         published.matches({}, {"x": {"model": "ViT-B-16", "pretrained": "openai"}}, ROWS)
 
@@ -75,3 +84,107 @@ def test_the_report_sets_matched_rows_beside_the_papers(tmp_path):
     report.write_report(paths, [], {}, outputs, published={"matched": {}, "real": ["sugarcrepe"]})
     assert pd.read_csv(outputs["published"]).empty
     assert "Published numbers" not in (tmp_path / "out/results.md").read_text(encoding="utf-8")
+
+
+# config/leaderboard.yaml: the field's released checkpoints, each set beside its authors' numbers
+
+LEADERBOARD = Path(__file__).resolve().parents[1] / "config" / "leaderboard.yaml"
+FETCHERS = ("hf download ", "gdown ", "curl ", "wget ")
+
+
+def _fetch_commands() -> dict[str, list[str]]:
+    """{models: key: the fetch commands in the comment lines right above its entry}."""
+    lines = LEADERBOARD.read_text(encoding="utf-8").splitlines()
+    start = lines.index("models:")
+    end = next(i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" "))
+    out = {}
+    for i in range(start + 1, end):
+        entry = re.match(r"^  ([^\s#:][^:]*): \{", lines[i])
+        if not entry:
+            continue
+        above, j = [], i - 1
+        while j > start and lines[j].strip().startswith("#"):
+            above.append(lines[j].strip()[1:].strip())
+            j -= 1
+        out[entry.group(1)] = [c for c in above if c.startswith(FETCHERS)]
+    return out
+
+
+def _writes_to(command: str) -> str | None:
+    """Where a fetch command puts its download: --local-dir DIR (joined with FILE when it names one), gdown's -O."""
+    words = shlex.split(command)
+    for flag in ("--local-dir", "-O"):
+        if flag in words:
+            target = words[words.index(flag) + 1]
+            positional = [w for w in words[2:words.index(flag)] if not w.startswith("-")]
+            if words[0] == "hf" and len(positional) == 2:  # hf download REPO FILE --local-dir DIR
+                return f"{target}/{positional[1]}"
+            return target
+    return None
+
+
+def test_the_leaderboard_names_legal_parseable_models_each_with_its_fetch_command():
+    config = yaml.safe_load(LEADERBOARD.read_text(encoding="utf-8"))
+    models = config["models"]
+    commands = _fetch_commands()
+    assert set(commands) == set(models) and len(models) >= 20
+    for key, spec in models.items():
+        # the schema's key pattern; a method's or a blind scorer's name is a report row of its own (rules/common.smk)
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", key), key
+        assert key not in ("clip", "negclip", "negimage", "tripletclip", "ceclip") and not key.startswith("blind-")
+        parsed = ModelSpec.parse(spec)
+        assert commands[key], f"{key}: no `# hf download`/`# gdown`/`# curl` line above it"
+        targets = [_writes_to(c) for c in commands[key]]
+        if parsed.model.startswith("hf-hub:"):  # into the hub cache, where hf-hub: looks
+            assert f"hf download {parsed.model.removeprefix('hf-hub:')}" in commands[key], key
+        elif parsed.model.startswith("local-dir:"):
+            assert parsed.model.removeprefix("local-dir:") in targets, key
+        elif parsed.pretrained and "/" in parsed.pretrained:  # a file under checkpoints/: where the command puts it
+            assert parsed.pretrained.startswith("checkpoints/"), key
+            assert any(t and (parsed.pretrained == t or parsed.pretrained.startswith(t + "/")) for t in targets), key
+    # OpenAI-initialised fine-tunes given as files need QuickGELU; the three open_clip tags are evaluate.yaml's
+    assert all(ModelSpec.parse(s).quick_gelu for s in models.values()
+               if str(s.get("pretrained", "")).startswith("checkpoints/"))
+    evaluate = yaml.safe_load((LEADERBOARD.parent / "evaluate.yaml").read_text(encoding="utf-8"))["models"]
+    assert {k: models[k] for k in evaluate} == evaluate
+
+
+def test_every_leaderboard_model_sits_beside_its_published_rows():
+    config = yaml.safe_load(LEADERBOARD.read_text(encoding="utf-8"))
+    models, chosen = config["models"], config["report"]["published"]
+    assert set(chosen) <= set(models)
+    matched = published.matches(models, chosen, ROWS)  # raises on a target without published rows
+    known = published.published_models(ROWS)
+    for row, target in chosen.items():
+        assert (target["model"], target["pretrained"]) in known, row
+        assert ModelSpec.parse(models[row]).pretrained not in {p for _, p in known}  # no tag: it needs naming
+    # the open_clip tags match by themselves; only the releases without a readable table stay unmatched
+    assert {"openai-b32", "laion-b32", "datacomp-b32"} <= set(matched)
+    assert set(models) - set(matched) == {"clic-cogvlm", "clic-pixelprose", "degla", "spec", "laclip-hn-cc3m"}
+    # every metric named as our evaluators name it (the benchmarks the leaderboard runs, its dataset keys)
+    names = {"sugarcrepe": {"replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att",
+                            "avg"},
+             "sugarcrepe_pp": {"avg_itt", "avg_tot"}, "winoground": {"text", "image", "group"},
+             "aro": set(config["eval"]["aro"]["datasets"]),
+             "valse": {*valse.PIECES, "avg"},
+             "zeroshot": {f"{d}_top1" for d in config["eval"]["zeroshot"]["datasets"]},
+             "retrieval": {f"{d}_{w}_r{k}" for d in config["eval"]["retrieval"]["datasets"] for w in ("i2t", "t2i")
+                           for k in (1, 5, 10)}}
+    for r in ROWS:
+        assert r["benchmark"] in config["eval"]["benchmarks"] and r["metric"] in names[r["benchmark"]], r
+        assert 0 <= r["value"] <= 100, r
+
+
+def test_the_released_models_rows_are_vl_compos_and_the_papers():
+    table = pd.DataFrame(ROWS).set_index(["benchmark", "metric", "pretrained"])["value"]
+    # vl_compo's individual_results.csv (ytaek-oh/vl_compo 43c479b), rounded to 2 places (shared/papers.md)
+    assert [table[("winoground", m, "openai")] for m in ("text", "image", "group")] == [31.25, 11.00, 8.75]
+    assert table[("valse", "avg", "openai")] == 65.82 and table[("zeroshot", "imagenet1k_top1", "openai")] == 63.34
+    assert table[("sugarcrepe", "avg", "negclip")] == 83.47 and table[("sugarcrepe", "avg", "dac-llm")] == 86.40
+    assert table[("aro", "coco_order", "negclip")] == 82.56 and table[("retrieval", "coco_i2t_r1", "dac-sam")] == 33.12
+    # the primary sources stay where they were: CE-CLIP's ARO and SugarCrepe tables, SugarCrepe's OpenAI row
+    assert table[("aro", "vg_relation", "ce-clip")] == 83.0 and table[("sugarcrepe", "swap_obj", "openai")] == 61.38
+    assert table[("sugarcrepe", "avg", "ce-clip")] == 85.21  # the mean of its paper's seven categories
+    # READ-CLIP's Table 1
+    assert [table[("sugarcrepe", "avg", "read-clip")], table[("sugarcrepe_pp", "avg_itt", "read-clip")],
+            table[("sugarcrepe_pp", "avg_tot", "read-clip")]] == [87.0, 69.8, 66.2]

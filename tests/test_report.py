@@ -262,3 +262,42 @@ def test_plots_show_named_models_and_only_trained_runs_train(tmp_path, monkeypat
     assert fig.axes[0].get_legend_handles_labels()[1] == ["clip (mean 0.55)", "openai-b32 * (mean 0.80)"]
     fig = report.plot_training({})
     assert [t.get_text() for t in fig.axes[0].texts] == ["No model was trained in this run (train.methods is empty)"]
+
+
+def test_a_degenerate_interval_is_marked_and_explained_not_ticked(tmp_path):
+    # one item per SugarCrepe category, the init model (baseline) wrong on all, the other right on one category
+    # only: avg is +14.29 [+14.29, +14.29], a point, which the report must not tick (issue 28, item 6)
+    from tripletclip.evals.sugarcrepe import CATEGORIES
+
+    paths, samples = [], []
+    for name, won in (("openai-b32", set()), ("laion-b32", {CATEGORIES[0]})):
+        paths.append(write_named(tmp_path, name, {"avg": 100 * len(won) / len(CATEGORIES)}))
+        samples.append(tmp_path / f"sugarcrepe-{name}.parquet")
+        pd.DataFrame({"category": list(CATEGORIES), "sample_id": [f"{c}-0" for c in CATEGORIES],
+                      "correct": [c in won for c in CATEGORIES]}).to_parquet(samples[-1])
+    outputs = {key: str(tmp_path / "out" / name) for key, name in OUTPUTS.items()}
+    outputs["significance"] = str(tmp_path / "out/significance.csv")
+    report.write_report(paths, [], {}, outputs, sample_paths=[str(s) for s in samples], baseline="openai-b32",
+                        resamples=500)
+    table = pd.read_csv(tmp_path / "out/significance.csv", keep_default_na=False).set_index("category")
+    assert table.columns[-2:].tolist() == ["holds", "note"]
+    assert not table.loc["avg", "holds"] and table.loc["avg", "note"].startswith(
+        "interval degenerate: a category has fewer than 2 items (1)")
+    assert table.loc["all", "note"] == ""  # seven items: a real interval (McNemar p = 1 withholds its ✓)
+    text = (tmp_path / "out/results.md").read_text(encoding="utf-8")
+    section = text.split("### Is the difference real?")[1].split("\n### ")[0]
+    overall, per_category = [rows(p) for p in section.split("\n\n") if p.startswith("|")]
+    assert overall == {"laion-b32": ["+14.29 [+14.29, +14.29] †"]}
+    assert per_category["laion-b32"][3] == "+100.00 [+100.00, +100.00] †"  # Replace obj, one item won: no ✓ either
+    assert "] ✓" not in section  # no cell ticked
+    assert "† Interval degenerate, no ✓ whatever its bounds: a category has fewer than 2 items (1)" in section
+    assert "; the sample has fewer than 2 items (1)" in section  # the categories' own cells, one item each
+    assert "column `note`" in section and "at least 2" in section
+
+
+def test_significance_markdown_without_notes_is_unchanged():
+    # a table from compare() without notes (or written before them) has no † and no line under the tables
+    table = pd.DataFrame({"model": ["negclip"], "baseline": ["clip"], "benchmark": ["winoground"],
+                          "category": ["all"], "difference": [5.0], "low": [1.0], "high": [9.0], "holds": [True]})
+    text = report.significance_markdown(table, "clip", 0.95)
+    assert "+5.00 [+1.00, +9.00] ✓" in text and "†" not in text

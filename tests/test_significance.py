@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from tripletclip.significance import compare, macro_bootstrap, mcnemar, paired_bootstrap
+from tripletclip.significance import MIN_ITEMS, compare, degenerate_note, macro_bootstrap, mcnemar, paired_bootstrap
 
 CONFIDENCE = 0.95
 TAILS = [(1 - CONFIDENCE) / 2, 1 - (1 - CONFIDENCE) / 2]
@@ -287,3 +287,98 @@ def test_compare_names_what_is_missing():
         compare(rows.drop(columns="sample_id"), "clip")
     with pytest.raises(ValueError, match="duplicated"):
         compare(pd.concat([rows, rows, long(table("x", 0, "toy", {item: True for item in ITEMS}))]), "clip")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# No ✓ from a degenerate interval (issue 28, item 6)
+
+SUGARCREPE = ["replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att"]
+
+
+def sugarcrepe_rows(per_category: int, won, seeds=(pd.NA,)) -> pd.DataFrame:
+    """clip wrong on every item; negclip right where won(category index, item index, seed)."""
+    items = [(c, f"{c}-{i}") for c in SUGARCREPE for i in range(per_category)]
+    rows = []
+    for seed in seeds:
+        rows += table("clip", seed, "sugarcrepe", {item: False for item in items})
+        rows += table("negclip", seed, "sugarcrepe", {
+            (c, s): won(SUGARCREPE.index(c), int(s.rsplit("-", 1)[1]), seed) for c, s in items})
+    return long(rows)
+
+
+def test_degenerate_note_names_the_stratum_of_too_few_items():
+    assert MIN_ITEMS == 2
+    assert degenerate_note([1]).startswith("interval degenerate: the sample has fewer than 2 items (1)")
+    assert degenerate_note([5, 1, 9], stratified=True).startswith(
+        "interval degenerate: a category has fewer than 2 items (1)")
+    assert degenerate_note([2]) == degenerate_note([2, 40], stratified=True) == ""
+
+
+def test_one_item_per_category_gives_no_mark_on_avg():
+    # the issue's case: one item per category, won in one category only. The stratified bootstrap redraws each
+    # category's single item unchanged: the interval is the point +14.29, and McNemar over the 7 items gives p = 1
+    result = compare(sugarcrepe_rows(1, lambda c, i, s: c == 0), "clip", resamples=2_000, notes=True)
+    assert list(result.columns)[-2:] == ["holds", "note"]
+    got = result.set_index("category")
+    avg = got.loc["avg"]
+    assert avg["difference"] == avg["low"] == avg["high"] == pytest.approx(100 / 7)
+    assert not avg["holds"]
+    assert avg["note"] == degenerate_note([1] * 7, stratified=True) and "a category" in avg["note"]
+    assert got.loc["all", "p_value"] == 1 and not got.loc["all", "holds"] and got.loc["all", "note"] == ""
+    # each category of one item: degenerate too, and no ✓
+    assert (got.loc[SUGARCREPE, "note"] == degenerate_note([1])).all() and not got.loc[SUGARCREPE, "holds"].any()
+    # the same rows without notes: the same ✓ (holds does not depend on asking for the note)
+    assert compare(sugarcrepe_rows(1, lambda c, i, s: c == 0), "clip", resamples=2_000)["holds"].tolist() == \
+        result["holds"].tolist()
+
+    # two seeds that disagree (two categories won at seed 0, one at seed 1): the interval is no longer a point, it
+    # excludes 0, yet it holds only the seeds' spread, none of the items': still no ✓
+    seeds = compare(sugarcrepe_rows(1, lambda c, i, s: c < 2 - s, seeds=(0, 1)), "clip", resamples=2_000,
+                    notes=True).set_index("category").loc["avg"]
+    assert seeds["low"] > 0 and seeds["high"] > seeds["low"]
+    assert not seeds["holds"] and seeds["note"].startswith("interval degenerate")
+
+
+def test_two_items_per_category_give_a_real_interval():
+    # (a) the issue's pattern with two items: both items of one category won, the rest tied. The variance of each
+    # category is now estimable (0: its two items agree), the rule passes it and the point interval keeps its ✓,
+    # as test_compare_adds_sugarcrepe_macro_average requires of a category of two items won; the item-level row
+    # beside it (McNemar p = 0.5 over two discordant items) has none
+    got = compare(sugarcrepe_rows(2, lambda c, i, s: c == 0), "clip", resamples=2_000,
+                  notes=True).set_index("category")
+    assert got.loc["avg", "low"] == got.loc["avg", "high"] == pytest.approx(100 / 7)
+    assert got.loc["avg", "holds"] and got.loc["avg", "note"] == ""
+    assert got.loc["all", "p_value"] == 0.5 and not got.loc["all", "holds"]
+    assert (got["note"] == "").all()
+
+    # (b) one item of the two won in every category: each category resamples to 0, 50 or 100 points, the interval
+    # is a real one (+50, its low end above 0 unless all seven categories draw their lost item, 4**-7), and holds
+    got = compare(sugarcrepe_rows(2, lambda c, i, s: i == 0), "clip", resamples=2_000,
+                  notes=True).set_index("category")
+    avg = got.loc["avg"]
+    assert avg["difference"] == 50 and 0 < avg["low"] < 50 < avg["high"] < 100
+    assert avg["holds"] and avg["note"] == ""
+    assert got.loc["all", "p_value"] == pytest.approx(2 / 2**7) and got.loc["all", "holds"]
+    # a category of two items, one won: McNemar p = 1, no ✓ there, and no note either (its interval is real)
+    assert not got.loc[SUGARCREPE, "holds"].any() and (got.loc[SUGARCREPE, "note"] == "").all()
+
+
+@pytest.mark.parametrize("seeds", [(pd.NA,), (0, 1, 2)])
+def test_realistic_sizes_keep_their_mark(seeds):
+    # SugarCrepe-like: seven categories of 40 to 100 items, clip right on ~65 %, negclip fixing ~40 % of clip's
+    # errors and breaking ~5 % of its successes (about +11 points): a clear difference keeps its ✓ on avg and all
+    rng = np.random.default_rng(7)
+    sizes = [40, 55, 70, 85, 100, 60, 45]
+    rows = []
+    for seed in seeds:
+        for category, size in zip(SUGARCREPE, sizes):
+            clip = rng.random(size) < 0.65
+            negclip = np.where(clip, rng.random(size) > 0.05, rng.random(size) < 0.4)
+            ids = [(category, f"{category}-{i}") for i in range(size)]
+            rows += table("clip", seed, "sugarcrepe", dict(zip(ids, clip.tolist())))
+            rows += table("negclip", seed, "sugarcrepe", dict(zip(ids, negclip.tolist())))
+    got = compare(long(rows), "clip", resamples=2_000, notes=True).set_index("category")
+    assert (got["note"] == "").all() and (got["n_seeds"] == len(seeds)).all()
+    for row in ("avg", "all"):
+        assert got.loc[row, "low"] > 0 and got.loc[row, "holds"]
+    assert got.loc["avg", "difference"] == pytest.approx(11, abs=4)

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from tripletclip import io, shapes, sources, world
+from tripletclip import io, pack, shapes, sources, world
 from tripletclip.negate import job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -294,6 +294,115 @@ def test_pack_reads_the_configured_keys_and_writes_jpg_and_txt(tmp_path):
     assert set(sample) == {"__key__", "__url__", "jpg", "txt", "neg.jpg", "neg.txt", "json"}
     assert sample["jpg"] == png and sample["txt"].decode() == CAPTION  # the PNG's bytes as they are
     assert sample["neg.jpg"] == negative
+
+
+# A lab's shards whose caption lives only in their .json member (DataComp, LAION subsets, img2dataset without .txt)
+NESTED = "a small blue circle left of a large red square"
+
+
+def json_record(key, **fields):
+    return {"url": f"http://example.org/{key}.jpg", "key": key, **fields}
+
+
+def test_a_caption_key_naming_a_json_member_is_refused_with_its_fields(tmp_path):
+    shard = write_shard(tmp_path / "00000.tar", [
+        {"__key__": "000", "jpg": jpeg(), "json": json_record("000", caption=CAPTION, meta={"caption": NESTED},
+                                                               width=8)}])
+    with pytest.raises(ValueError, match=r"^webdataset\.caption_key: json holds a JSON object with fields caption, "
+                                         r"key, meta, url, width: name the field, e\.g\. caption_key: json:caption "
+                                         r"\(the first sample of .*00000\.tar, '000'\)$"):
+        sources.check_webdataset([shard], "jpg", "json")
+    # a txt member holding the same object is no caption either
+    as_text = write_shard(tmp_path / "txt.tar", [{"__key__": "0", "jpg": jpeg(),
+                                                  "txt": json.dumps({"alt": "x", "url": "u"})}])
+    with pytest.raises(ValueError, match=r"caption_key: txt holds a JSON object with fields alt, url: name the field, "
+                                         r"e\.g\. caption_key: txt:alt"):
+        sources.check_webdataset([as_text], "jpg", "txt")
+    # a field that is there and a string passes, nested or not
+    sources.check_webdataset([shard], "jpg", "json:caption")
+    sources.check_webdataset([shard], "jpg", "json:meta.caption")
+    refused = {
+        "json:capton": "field 'capton' of the json member is missing; its fields are: caption, key, meta, url, width",
+        "json:meta.text": "field 'meta.text' of the json member is missing; the fields of meta are: caption",
+        "json:width": "field 'width' of the json member is a number (8), not a string; its fields are: caption, key, "
+                      "meta, url, width",
+        "json:meta": "field 'meta' of the json member is an object, not a string",
+        "json:caption.text": "caption in the json member is a string, not an object with fields",
+        "jpg:caption": "the jpg member is not a JSON object",
+    }
+    for key, message in refused.items():
+        with pytest.raises(ValueError, match=f"^webdataset\\.caption_key: {key}: "):
+            sources.check_webdataset([shard], "jpg", key)
+        with pytest.raises(ValueError) as error:
+            sources.check_webdataset([shard], "jpg", key)
+        assert message in str(error.value), key
+    null = write_shard(tmp_path / "null.tar", [{"__key__": "0", "jpg": jpeg(), "json": json_record("0", caption=None)}])
+    with pytest.raises(ValueError, match="field 'caption' of the json member is null; its fields are: caption, key"):
+        sources.check_webdataset([null], "jpg", "json:caption")
+    with pytest.raises(ValueError, match=r"has no 'json' \(webdataset.caption_key\) member; its members are: jpg, txt"):
+        sources.check_webdataset([as_text], "jpg", "json:caption")
+    for key in ("json:", ":caption", "json:meta..caption"):
+        with pytest.raises(ValueError, match="is neither MEMBER .* nor MEMBER:FIELD.PATH"):
+            sources.check_webdataset([shard], "jpg", key)
+
+
+def test_caption_text_gives_the_field_or_the_reason_it_has_none():
+    sample = {"__key__": "k", "json": json.dumps(json_record("k", caption=CAPTION, meta={"caption": NESTED})).encode(),
+              "txt": b"  a caption, spaces kept  "}
+    assert io.caption_text(sample, "json:caption") == CAPTION
+    assert io.caption_text(sample, "json:meta.caption") == NESTED
+    assert io.caption_text(sample, "txt") == "  a caption, spaces kept  "
+    as_json = lambda value: json.dumps(value).encode()  # noqa: E731
+    reasons = [
+        ("json", as_json(json_record("k", caption=CAPTION)), "caption_is_json"),
+        ("txt", b' {"caption": "a"}', "caption_is_json"),
+        ("json:caption", as_json(json_record("k")), "missing_caption_field"),
+        ("json:caption", as_json(json_record("k", caption=None)), "missing_caption_field"),
+        ("json:caption", as_json(json_record("k", caption=["a", "b"])), "caption_not_text"),
+        ("json:caption", as_json(json_record("k", caption=" ")), "empty_caption"),
+        ("json:caption", b"not json", "caption_not_json"),
+        ("json:caption", as_json(["a list"]), "caption_not_json"),
+        ("txt", b"\xff\xfe", "not_utf8"),
+        ("txt", None, "missing_caption"),
+    ]
+    for key, data, reason in reasons:
+        members = {} if data is None else {key.partition(":")[0]: data}
+        with pytest.raises(io.CaptionError) as error:
+            io.caption_text({"__key__": "k", **members}, key)
+        assert error.value.reason == reason, (key, data)
+    assert io.caption_text({"__key__": "k", "txt": b"{a brace, not JSON}"}, "txt") == "{a brace, not JSON}"
+
+
+def test_negate_and_pack_train_on_the_field_of_a_json_member_and_count_samples_without_it(tmp_path):
+    png = jpeg(fmt="PNG")
+    shard = write_shard(tmp_path / "00000.tar", [
+        {"__key__": "a", "png": png, "json": json_record("a", caption=CAPTION, meta={"caption": NESTED})},
+        {"__key__": "b", "png": png, "json": json_record("b")},  # a later sample without the field
+        {"__key__": "c", "png": png, "json": json_record("c", caption=None, meta={"caption": None})},
+        {"__key__": "d", "png": png, "json": json_record("d", caption=7, meta={"caption": {"en": NESTED}}),
+         "txt": CAPTION}])
+    synthesized = write_shard(tmp_path / "syn.tar", [{"__key__": k, "jpg": jpeg((0, 0, 255)),
+                                                      "json": {"backend": "shapes"}} for k in "abcd"])
+    for key, caption in (("json:caption", CAPTION), ("json:meta.caption", NESTED)):
+        sources.check_webdataset([shard], "png", key)
+        out = tmp_path / key.replace(":", "_")
+        spec = {"input": shard, "negatives": str(out / "n.jsonl"), "stats": str(out / "n.json"), "negate": NEGATE,
+                "seed": 0, "heldout_combos": 6, "caption_key": key}
+        stats = job.run(spec)
+        assert stats["in"] == 4 and stats["negated"] == 1
+        assert stats["failed"] == {"missing_caption_field": 2, "caption_not_text": 1}, key
+        rows = io.read_jsonl(out / "n.jsonl")
+        assert [(r["key"], r["caption"], r["status"]) for r in rows] == [
+            ("a", caption, "ok"), ("b", None, "missing_caption_field"), ("c", None, "missing_caption_field"),
+            ("d", None, "caption_not_text")]
+        # pack reads the caption through the same helper: the field's text is what training reads as txt
+        stats = pack.pack_shard(shard, str(out / "n.jsonl"), synthesized, str(out / "p.tar"), str(out / "p.json"),
+                                image_key="png", caption_key=key)
+        assert stats["in"] == 4 and stats["packed"] == 1
+        assert stats["dropped"] == {"missing_caption_field": 2, "caption_not_text": 1}, key
+        [packed] = io.iter_shard(out / "p.tar")
+        assert packed["__key__"] == "a" and packed["txt"] == caption.encode()
+        assert json.loads(packed["json"])["source"]["url"] == "http://example.org/a.jpg"  # provenance kept
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -180,6 +180,133 @@ def has_end_marker(path: str | os.PathLike) -> bool:
         return f.read() == bytes(1024)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Captions of a pair shard's samples
+
+
+class CaptionError(ValueError):
+    """Why a sample has no caption text. `reason` names the count in a stage's stats (missing_caption, not_utf8,
+    empty_caption, caption_is_json, caption_not_json, missing_caption_field, caption_not_text); the message says
+    what the member holds."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def parse_caption_key(caption_key: str) -> tuple[str, list[str]]:
+    """(member extension, field path) of a caption key, MEMBER or MEMBER:FIELD.PATH: `txt` is ("txt", []),
+    `json:caption` ("json", ["caption"]), `json:meta.caption` ("json", ["meta", "caption"]). The member is split off
+    at the colon, so a compound extension keeps its dot (`neg.txt`); the field path is split at dots. ValueError for
+    a key that is neither."""
+    member, colon, path = str(caption_key).partition(":")
+    fields = path.split(".") if colon else []
+    if not member or (colon and not all(fields)):
+        raise ValueError(f"caption_key: {caption_key!r} is neither MEMBER (an extension, e.g. txt) nor "
+                         "MEMBER:FIELD.PATH (a field of a JSON member, e.g. json:caption or json:meta.caption)")
+    return member, fields
+
+
+def caption_text(sample: dict, caption_key: str = "txt") -> str:
+    """The caption of a sample ({"__key__": key, ext: bytes, ...}, as iter_shard yields it) under `caption_key`:
+    the member's UTF-8 text (MEMBER), or the string at a field of the JSON object the member holds (MEMBER:FIELD.PATH,
+    dotted for a nested field). Every stage that reads a caption from a pair shard reads it here. CaptionError (its
+    `reason` the count's name) for a sample without a caption: no such member (missing_caption), not UTF-8
+    (not_utf8), blank (empty_caption), a whole JSON object under a plain MEMBER (caption_is_json: its text is not a
+    caption), a member that is not a JSON object under MEMBER:FIELD (caption_not_json), a field that is missing or
+    null (missing_caption_field) or not a string (caption_not_text); the messages name the fields there are."""
+    member, fields = parse_caption_key(caption_key)
+    data = sample.get(member)
+    if data is None:
+        raise CaptionError("missing_caption", f"no {member!r} member")
+    try:
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        if fields:  # JSON is UTF-8: a member that is not holds no field (an image named by mistake)
+            raise CaptionError("caption_not_json", f"caption_key: {caption_key}: the {member} member is not a JSON "
+                               "object: it is not UTF-8 text") from None
+        raise CaptionError("not_utf8", f"the {member} member is not UTF-8") from None
+    if not fields:
+        found = _json_object(text) if text.lstrip().startswith("{") else None
+        if found is not None:
+            raise CaptionError("caption_is_json", f"caption_key: {member} holds a JSON object with fields "
+                               f"{_names(found)}: name the field, e.g. caption_key: {member}:{_suggest(found)}")
+    else:
+        found = _json_object(text)
+        if found is None:
+            raise CaptionError("caption_not_json", f"caption_key: {caption_key}: the {member} member is not a JSON "
+                               f"object: {_clip(text)!r}")
+        value: object = found
+        for depth, field in enumerate(fields):
+            parent = ".".join(fields[:depth])
+            if not isinstance(value, dict):
+                raise CaptionError("missing_caption_field", f"caption_key: {caption_key}: {parent} in the {member} "
+                                   f"member is {_kind(value)}, not an object with fields")
+            if value.get(field) is None:
+                there = f"the fields of {parent} are" if parent else "its fields are"
+                state = "is null" if field in value else "is missing"
+                raise CaptionError("missing_caption_field", f"caption_key: {caption_key}: field "
+                                   f"{'.'.join(fields[:depth + 1])!r} of the {member} member {state}; {there}: "
+                                   f"{_names(value)}")
+            value = value[field]
+        if not isinstance(value, str):
+            raise CaptionError("caption_not_text", f"caption_key: {caption_key}: field {'.'.join(fields)!r} of the "
+                               f"{member} member is {_kind(value)}, not a string; its fields are: {_names(found)}")
+        text = value
+    if not text.strip():
+        raise CaptionError("empty_caption", f"the caption under {caption_key} is empty")
+    return text
+
+
+def _json_object(text: str) -> dict | None:
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _names(obj: dict) -> str:
+    return ", ".join(sorted(map(str, obj))) or "none"
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _clip(text: str, size: int = 60) -> str:
+    return text if len(text) <= size else text[:size] + "..."
+
+
+def _suggest(obj: dict) -> str:
+    """The field path most likely to hold the caption: a string field named like one (caption, text, ...), at any
+    depth, else the first string field, else the first field."""
+    leaves: list[tuple[str, str]] = []  # (dotted path, last name) of every string field, depth first
+
+    def walk(value: dict, prefix: str, depth: int) -> None:
+        for name, item in value.items():
+            if "." in str(name) or ":" in str(name):
+                continue  # not expressible in a caption key
+            path = f"{prefix}{name}"
+            if isinstance(item, str):
+                leaves.append((path, str(name).lower()))
+            elif isinstance(item, dict) and depth < 3:
+                walk(item, path + ".", depth + 1)
+
+    walk(obj, "", 0)
+    for wanted in ("caption", "text", "txt", "alt", "description", "title"):
+        for path, name in leaves:
+            if name == wanted:
+                return path
+    return leaves[0][0] if leaves else next(iter(map(str, obj)), "FIELD")
+
+
 def decode_image(data: bytes) -> Image.Image:
     """Decode and fully load an image, so a corrupt file fails here and not later in a worker."""
     image = Image.open(io.BytesIO(data))

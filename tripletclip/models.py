@@ -22,8 +22,8 @@ import functools
 import logging
 import os
 import pickle
+import shlex
 import shutil
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
@@ -31,13 +31,13 @@ from typing import Callable
 import torch
 from safetensors.torch import save_file
 
-from . import io, tokenizer
+from . import hf_clip, io, tokenizer, torchscript
 
 log = logging.getLogger(__name__)
 
 MODEL_CONFIGS = Path(__file__).parent / "model_configs"
 WEIGHTS_NAME = "open_clip_model.safetensors"
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 # The containers trainers wrap a state dict in, in the order they are tried: open_clip's training checkpoints,
 # this repo's trainer (train.py `save`), DeepSpeed.
 STATE_DICT_KEYS = ("state_dict", "model", "module")
@@ -48,6 +48,12 @@ OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 HUB_CONFIG_NAME = "open_clip_config.json"
 HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip's preference order
 SCHEMAS = ("hf-hub:", "local-dir:")
+# transformers' repositories of OpenAI's weights -> open_clip's name and tag for the same weights
+OPENAI_HUB_TAGS = {"openai/clip-vit-base-patch32": "ViT-B-32-quickgelu", "openai/clip-vit-base-patch16": "ViT-B-16-quickgelu",
+                   "openai/clip-vit-large-patch14": "ViT-L-14-quickgelu",
+                   "openai/clip-vit-large-patch14-336": "ViT-L-14-336-quickgelu"}
+# what a transformers or TripletCLIP-layout snapshot needs from the hub: configs, tokenizer files, safetensors
+HF_PATTERNS = ("*.json", "*.txt", "*.safetensors")
 
 
 @functools.cache
@@ -80,8 +86,14 @@ def model_config(model_name: str) -> dict:
     """The architecture config of an open_clip name, of our configs, of a `local-dir:` model (its
     open_clip_config.json's model_cfg) or of an `hf-hub:` model (the hub's, from the cache when it has it). A copy:
     the caller may change it. ValueError for an unknown name."""
+    folder = hf_folder(model_name)
+    if folder is not None:
+        return hf_clip.model_config(folder)
     if model_name.startswith("local-dir:"):
         return io.read_json(Path(model_name.removeprefix("local-dir:")) / HUB_CONFIG_NAME)["model_cfg"]
+    if model_name.startswith("hf-hub:") and (snapshot := _hub_snapshot(model_name.removeprefix("hf-hub:"))) \
+            and (snapshot / HUB_CONFIG_NAME).is_file():
+        return io.read_json(snapshot / HUB_CONFIG_NAME)["model_cfg"]
     open_clip = open_clip_with_our_configs()
     # open_clip looks names up with "/" as "-" (ViT-B/32 is ViT-B-32)
     name = model_name if model_name.startswith("hf-hub:") else model_name.replace("/", "-")
@@ -273,21 +285,30 @@ CONVERT_COMMAND = (
 )
 
 
-def _read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict | None]:
+def _read_checkpoint(path: str | os.PathLike, meta: bool = False) -> tuple[dict[str, torch.Tensor], dict | None]:
     """(state dict, the model_cfg the file records or None): `read_state_dict`, plus the architecture config that
-    this repo's trainer writes beside the weights, which tells whether the weights are QuickGELU ones."""
+    this repo's trainer writes beside the weights, which tells whether the weights are QuickGELU ones. meta: the
+    tensors' shapes only, as meta tensors (a safetensors header, a memory-mapped pickle: no weights read)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such checkpoint file: {path}" +
                                 (" (a directory: name the weights file in it)" if os.path.isdir(path) else ""))
     if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-        return _strip_prefixes(load_file(path, device="cpu")), None
+        return _strip_prefixes(hf_clip.read_tensors(Path(path), meta=meta)), None
+    if torchscript.is_torchscript(path):
+        # OpenAI's original release files and open_clip's jit=True saves: their tensors, no code run; open_clip
+        # rebuilds the causal mask itself
+        state_dict = torchscript.read_torchscript(path)
+        state_dict.pop("attn_mask", None)
+        for key in OPENAI_EXTRA_KEYS:
+            state_dict.pop(key, None)
+        return state_dict, None
     try:
-        with warnings.catch_warnings():
-            # torch warns that it would hand a TorchScript archive to torch.jit.load; with weights_only it refuses
-            # instead, and the error below says what to do
-            warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive")
+        try:  # memory-mapped where the file allows it (torch's zip format): only what is used is read
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):
+                raise
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         reason = str(e).strip().splitlines()
@@ -298,15 +319,8 @@ def _read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
             f"{path} is refused: it holds more than weights ({reason}), and unpickling it could run code "
             f"from the file (torch.load(weights_only=True) refuses it). If you trust the file, convert it once to a "
             f"plain state dict and name the new file instead: "
-            f"{CONVERT_COMMAND.replace('{path}', path).replace('{out}', path + '.weights.pt')}") from e
-    except RuntimeError as e:
-        if "TorchScript" not in str(e):
-            raise
-        raise ValueError(
-            f"{path} is a TorchScript archive (OpenAI's original release format), which torch.load loads only by "
-            f"running its code. Name the open_clip tag instead (pretrained: openai with the matching model), or "
-            f"convert it once: python -c \"import sys, torch; torch.save(torch.jit.load(sys.argv[1], "
-            f"map_location='cpu').state_dict(), sys.argv[2])\" {path} {path}.weights.pt") from e
+            f"{CONVERT_COMMAND.replace('{path}', shlex.quote(path)).replace('{out}', shlex.quote(path + '.weights.pt'))}"
+        ) from e
     recorded = None
     state_dict = checkpoint
     if isinstance(checkpoint, dict) and not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
@@ -325,6 +339,8 @@ def _read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
     others = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     if others:
         raise ValueError(f"{path}: its state dict has entries that are not tensors: {', '.join(map(str, others[:5]))}")
+    if meta:
+        state_dict = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in state_dict.items()}
     return state_dict, recorded
 
 
@@ -339,29 +355,40 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return _read_checkpoint(path)[0]
 
 
-def _fit_state_dict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """open_clip's harmless conversions before a strict load (see open_clip.factory.load_checkpoint): third-party
-    layouts it knows, the old text-tower layout for CustomTextCLIP, a scalar vs 1-element logit scale and bias, and
-    position ids that newer transformers no longer keep. No resizing: a size that differs is a wrong model."""
+def _fit_state_dict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], where: str = "the checkpoint"
+                    ) -> dict[str, torch.Tensor]:
+    """The conversions before a strict load: a prefix a wrapper put on every key (a PyTorch Lightning module's
+    "model.", ...: `hf_clip.strip_wrapper`, logged), transformers' CLIP layout (`hf_clip.convert`, logged), and open_clip's
+    harmless ones (see open_clip.factory.load_checkpoint): third-party layouts it knows, the old text-tower layout
+    for CustomTextCLIP, a scalar vs 1-element logit scale and bias, and position ids that newer transformers no
+    longer keep. No resizing: a size that differs is a wrong model. Works on meta tensors (shapes only)."""
     from open_clip.convert import convert_state_dict
     from open_clip.model import convert_to_custom_text_state_dict
+    ours = model.state_dict()
+    if state_dict and not any(k in ours for k in state_dict):
+        roots = tuple(dict.fromkeys(k.split(".", 1)[0] + ("." if "." in k else "") for k in ours))
+        state_dict = hf_clip.strip_wrapper(state_dict, roots + hf_clip.ROOTS, where)
+    if any(k.startswith(("vision_model.", "text_model.")) for k in state_dict):
+        log.info("%s: transformers CLIP keys (vision_model., text_model.): mapped onto open_clip's", where)
+        state_dict = hf_clip.convert(state_dict, where)
     state_dict = convert_state_dict(model, dict(state_dict))
     if "positional_embedding" in state_dict and not hasattr(model, "positional_embedding"):
         state_dict = convert_to_custom_text_state_dict(state_dict)
     for name in ("logit_scale", "logit_bias"):
-        ours = getattr(model, name, None)
-        if name in state_dict and isinstance(ours, torch.Tensor) and state_dict[name].ndim != ours.ndim:
-            state_dict[name] = state_dict[name].reshape(ours.shape)
+        mine = getattr(model, name, None)
+        if name in state_dict and isinstance(mine, torch.Tensor) and state_dict[name].ndim != mine.ndim:
+            state_dict[name] = state_dict[name].reshape(mine.shape)
     position_ids = "text.transformer.embeddings.position_ids"
-    if position_ids in state_dict and position_ids not in model.state_dict():
+    if position_ids in state_dict and position_ids not in ours:
         del state_dict[position_ids]
     return state_dict
 
 
-def _load_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: str, model_name: str) -> None:
-    """Load `state_dict` into `model`, every key and shape matching; else ValueError naming the file, the model and
-    a few of the missing, unexpected and mis-shaped keys."""
-    state_dict = _fit_state_dict(model, state_dict)
+def _fit(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: str, model_name: str
+         ) -> dict[str, torch.Tensor]:
+    """`_fit_state_dict`, then every key and shape checked against `model`: ValueError naming the file, the model
+    and a few of the missing, unexpected and mis-shaped keys."""
+    state_dict = _fit_state_dict(model, state_dict, path)
     ours = model.state_dict()
     missing = [k for k in ours if k not in state_dict]
     unexpected = [k for k in state_dict if k not in ours]
@@ -374,7 +401,12 @@ def _load_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], pa
         raise ValueError(f"{path} does not fit model {model_name}: {', '.join(parts)}. The usual cause is a wrong "
                          f"model name (e.g. ViT-B-16 weights with model: ViT-B-32): name the architecture the "
                          f"checkpoint was trained as")
-    model.load_state_dict(state_dict, strict=True)
+    return state_dict
+
+
+def _load_strict(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: str, model_name: str) -> None:
+    """Load `state_dict` into `model`, every key and shape matching (`_fit`)."""
+    model.load_state_dict(_fit(model, state_dict, path, model_name), strict=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -411,10 +443,10 @@ def _repo_cached(repo: str) -> bool:
 
 def _hf_download(repo: str, files: list[str] = (), include: tuple[str, ...] = ()) -> str:
     """The `hf download` command line that puts these files where this process's huggingface_hub looks."""
-    parts = ["hf download", repo, *files]
+    parts = ["hf", "download", repo, *files]
     if include:
-        parts += ["--include", *(f'"{p}"' for p in include)]
-    return " ".join([*parts, "--cache-dir", _hub_cache()])
+        parts += ["--include", *include]
+    return shlex.join([*parts, "--cache-dir", _hub_cache()])
 
 
 def _weight_alternatives(filename: str) -> tuple[str, ...]:
@@ -448,6 +480,40 @@ def _text_repos(model_cfg: dict, schema: str | None) -> list[str]:
     return list(dict.fromkeys(r for r in repos if r and not os.path.isdir(r)))
 
 
+def _hub_snapshot(repo: str) -> Path | None:
+    """The folder of `repo`'s cached snapshot (its main revision), or None when nothing of it is cached."""
+    from huggingface_hub import snapshot_download
+    try:
+        return Path(snapshot_download(repo, local_files_only=True, cache_dir=_hub_cache()))
+    except Exception:  # huggingface_hub's "not in the cache" errors differ by version; all mean: not cached
+        return None
+
+
+def hf_folder(model: str, download: bool = False) -> Path | None:
+    """The folder of a `local-dir:` or `hf-hub:` model that is a transformers CLIP or in the TripletCLIP authors'
+    layout (`hf_clip.layout`), or None (open_clip's own layout, a plain name, a hub repo not cached). download: an
+    `hf-hub:` repo not cached, online, is looked at on the hub (open_clip's layout when it has open_clip_config.json,
+    else the configs, tokenizer files and safetensors of `HF_PATTERNS` are downloaded)."""
+    schema = _schema(model)
+    if schema == "local-dir":
+        path = Path(model.removeprefix("local-dir:"))
+        return path if hf_clip.layout(path) else None
+    if schema != "hf-hub":
+        return None
+    repo = model.removeprefix("hf-hub:")
+    snapshot = _hub_snapshot(repo)
+    if snapshot is None and download and not _hub_offline():
+        from huggingface_hub import hf_hub_download, snapshot_download
+        try:
+            hf_hub_download(repo, HUB_CONFIG_NAME, cache_dir=_hub_cache())
+            return None  # open_clip's layout: open_clip fetches its weights
+        except Exception:
+            snapshot = Path(snapshot_download(repo, allow_patterns=list(HF_PATTERNS), cache_dir=_hub_cache()))
+    if snapshot is None or (snapshot / HUB_CONFIG_NAME).is_file() or not hf_clip.layout(snapshot):
+        return None
+    return snapshot
+
+
 def check_available(spec: ModelSpec, name: str | None = None) -> None:
     """Fail at once, and say how to fix it, where loading `spec` would fail late or hang.
 
@@ -467,9 +533,20 @@ def check_available(spec: ModelSpec, name: str | None = None) -> None:
     schema = _schema(spec.model)
     if schema == "local-dir":
         path = Path(spec.model.removeprefix("local-dir:"))
+        if hf_clip.layout(path):
+            try:
+                hf_clip.weight_files(path)
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"{what}: {e}") from None
+            return
         if not (path / HUB_CONFIG_NAME).is_file():
-            raise FileNotFoundError(f"{what}: no local-dir: model at {path} (no {HUB_CONFIG_NAME} there; export "
-                                    "one with tripletclip.models.export_local_dir)")
+            raise FileNotFoundError(
+                f"{what}: no model at {path}: a local-dir: folder holds open_clip's layout ({HUB_CONFIG_NAME} and "
+                f"{WEIGHTS_NAME}, as tripletclip.models.export_local_dir writes), a transformers CLIP "
+                f"({hf_clip.CONFIG} of model_type clip and {' or '.join(hf_clip.WEIGHTS)}) or the TripletCLIP "
+                f"authors' ({' and '.join(f'{s}/' for s in hf_clip.SUBFOLDERS)})"
+                + ("; the folder does not exist" if not path.is_dir() else
+                   f"; it has {', '.join(sorted(p.name for p in path.iterdir())[:8]) or 'nothing'}"))
         if _hub_offline():
             _check_text_repos(model_config(spec.model), schema, what)
         return
@@ -496,11 +573,15 @@ def check_available(spec: ModelSpec, name: str | None = None) -> None:
     if not _hub_offline():
         return
     repo = spec.model.removeprefix("hf-hub:")
+    if hf_folder(spec.model) is not None:  # a cached transformers / TripletCLIP-layout snapshot
+        return
     missing = _missing_hub_files(repo, [(HUB_CONFIG_NAME,), HUB_WEIGHTS])
     if missing:
         raise RuntimeError(f"{what}: the Hugging Face hub is offline (HF_HUB_OFFLINE) and the cache "
                            f"{_hub_cache()} lacks {' and '.join(n[0] for n in missing)} of {repo}. On a machine "
-                           f"with network, run: {_fetch_hint(repo, missing)}")
+                           f"with network, run: {_fetch_hint(repo, missing)} (a repository in open_clip's layout), "
+                           f"or {_hf_download(repo, include=HF_PATTERNS)} (transformers' CLIP layout, or the "
+                           f"TripletCLIP authors')")
     _check_text_repos(model_config(spec.model), schema, what)
 
 
@@ -602,6 +683,9 @@ def load(spec: ModelSpec | dict | str, device="cpu", name: str | None = None, na
     spec = resolve(ModelSpec.parse(spec, named=named, default_model=default_model))
     check_available(spec, name)
     schema = _schema(spec.model)
+    folder = hf_folder(spec.model, download=True)
+    if folder is not None:
+        return _load_hf(folder, spec, device)
     is_file = spec.pretrained is not None and not _tag_cfg(spec)
     if is_file:
         state_dict, recorded = _read_checkpoint(spec.pretrained)
@@ -626,3 +710,88 @@ def load(spec: ModelSpec | dict | str, device="cpu", name: str | None = None, na
     return Loaded(model=model.eval(), preprocess_train=preprocess_train, preprocess_val=preprocess_val,
                   tokenizer=tokenizer.Tokenizer(open_clip.get_tokenizer(spec.model)), model_cfg=model_cfg,
                   spec=spec)
+
+
+def _build(model_cfg: dict, device="cpu") -> torch.nn.Module:
+    """An open_clip CLIP of `model_cfg` with random weights (on "meta": shapes only, built in no time)."""
+    from open_clip.model import CLIP
+    with torch.device(device):
+        return CLIP(**copy.deepcopy(model_cfg))
+
+
+def _load_hf(folder: Path, spec: ModelSpec, device) -> Loaded:
+    """A transformers CLIP folder or the TripletCLIP authors' layout (`hf_clip`) as an open_clip CLIP: its sizes and
+    activation from its config.json files (QuickGELU also when spec.quick_gelu), its weights mapped key by key and
+    loaded strictly, its preprocessor_config.json's resize, crop, mean and std, open_clip's tokenizer (the same BPE)
+    at the tokenizer's context length."""
+    open_clip = open_clip_with_our_configs()
+    from open_clip.tokenizer import SimpleTokenizer
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+    from torchvision.transforms import InterpolationMode, Resize
+    repo = spec.model.removeprefix("hf-hub:")
+    if repo in OPENAI_HUB_TAGS:
+        log.info("%s holds OpenAI's weights, which open_clip also names {model: %s, pretrained: openai}", spec.model,
+                 OPENAI_HUB_TAGS[repo])
+    model_cfg = hf_clip.model_config(folder)
+    if spec.quick_gelu:
+        model_cfg["quick_gelu"] = True
+    if model_cfg["text_cfg"]["vocab_size"] != 49408:
+        raise ValueError(f"{spec.model}: a vocabulary of {model_cfg['text_cfg']['vocab_size']} tokens; only CLIP's "
+                         "BPE of 49,408 (open_clip's tokenizer) is read here")
+    state_dict, files = hf_clip.read_weights(folder)
+    where = " and ".join(map(str, files))
+    model = _build(model_cfg)
+    _load_strict(model, hf_clip.convert(state_dict, where), where, spec.model)
+    pp = hf_clip.preprocess_config(folder, model_cfg["vision_cfg"]["image_size"])
+    cfg = PreprocessCfg(**{k: pp[k] for k in ("size", "mean", "std", "interpolation", "resize_mode")})
+    model.visual.preprocess_cfg = dataclasses.asdict(cfg)  # open_clip.get_model_preprocess_cfg reads it
+    preprocess_train, preprocess_val = image_transform_v2(cfg, is_train=True), image_transform_v2(cfg, is_train=False)
+    if pp["resize"] != pp["size"]:  # CLIPImageProcessor's resize of the shortest edge before its crop
+        preprocess_val.transforms[0] = Resize(pp["resize"], interpolation=InterpolationMode(pp["interpolation"]))
+    context = hf_clip.context_length(folder, model_cfg)
+    del open_clip
+    return Loaded(model=model.to(device).eval(), preprocess_train=preprocess_train, preprocess_val=preprocess_val,
+                  tokenizer=tokenizer.Tokenizer(SimpleTokenizer(context_length=context)), model_cfg=model_cfg,
+                  spec=spec)
+
+
+def check_loadable(spec: ModelSpec | dict | str, name: str | None = None, named: dict | None = None,
+                   default_model: str | None = None) -> ModelSpec:
+    """At plan time, without reading any weights: would `load(spec)` succeed? `check_available` (files, an
+    unknown name, the hub cache when offline), then the checkpoint's keys and shapes against the architecture:
+    a safetensors header or a memory-mapped pickle read as meta tensors, the architecture built on the meta
+    device, and the same conversions and strict comparison as `load` (`_fit`). For a checkpoint file, a
+    local-dir: or cached hf-hub: folder (open_clip's, transformers' or the TripletCLIP authors' layout); an open_clip
+    tag's weights are open_clip's own and a hub repo not cached is fetched by the job. Returns the resolved spec;
+    ValueError (FileNotFoundError, RuntimeError for the offline hub) naming `name`, the file and the fix."""
+    open_clip = open_clip_with_our_configs()
+    spec = resolve(ModelSpec.parse(spec, named=named, default_model=default_model))
+    check_available(spec, name)
+    what = f"{f'model {name!r}' if name else 'model'} ({spec.describe()})"
+    try:
+        folder = hf_folder(spec.model)
+        if folder is not None:
+            meta, files = hf_clip.read_weights(folder, meta=True)
+            where = " and ".join(map(str, files))
+            _fit(_build(hf_clip.model_config(folder), "meta"), hf_clip.convert(meta, where), where, spec.model)
+            return spec
+        schema = _schema(spec.model)
+        if schema:
+            path = Path(spec.model.removeprefix("local-dir:")) if schema == "local-dir" else \
+                _hub_snapshot(spec.model.removeprefix("hf-hub:"))
+            weights = next((path / n for n in HUB_WEIGHTS if path and (path / n).is_file()), None)
+            if weights is None:
+                return spec  # a hub repo not cached: its job fetches it
+            with torch.device("meta"), _quiet_random_init():
+                model = open_clip.create_model(f"local-dir:{path}", load_weights=False, device="meta")
+        elif spec.pretrained is not None and not _tag_cfg(spec):
+            weights = Path(spec.pretrained)
+            with torch.device("meta"), _quiet_random_init():
+                model = open_clip.create_model(spec.model, pretrained=None, device="meta",
+                                               force_quick_gelu=spec.quick_gelu, pretrained_text=False)
+        else:
+            return spec
+        _fit(model, _read_checkpoint(weights, meta=True)[0], str(weights), spec.model)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        raise ValueError(f"{what} cannot load: {e}") from None
+    return spec

@@ -1,6 +1,7 @@
 """The pack stage: join a downloaded shard with its negatives into triplet shards (jpg, txt, neg.jpg, neg.txt, json).
 neg.txt holds every negative caption, one per line, the first being the one neg.jpg draws. The input shard's image
-and caption may be under other member names (a webdataset source's image_key and caption_key); the triplet shard
+and caption may be under other member names (a webdataset source's image_key and caption_key, the latter perhaps a
+field of a JSON member, json:caption, read by io.caption_text); the triplet shard
 always names them jpg and txt, which training reads, and keeps the image's bytes as they are.
 
 Every downloaded sample is either packed or dropped with a reason, and the stats say so: in = packed + sum(dropped).
@@ -36,7 +37,7 @@ def pack_shard(
         for sample in samples:
             seen += 1
             key = sample["__key__"]
-            reason = _check(sample, neg_rows.get(key), neg_images.get(key), image_key, caption_key)
+            reason, caption = _check(sample, neg_rows.get(key), neg_images.get(key), image_key, caption_key)
             if reason:
                 dropped[reason] += 1
                 continue
@@ -50,7 +51,7 @@ def pack_shard(
                 except ValueError:  # a shard made elsewhere may hold anything there; it is only provenance
                     errors.append(f"{download_tar}: {key}.json is not JSON: not kept")
             negatives = "\n".join(n["text"] for n in row["negatives"]).encode()
-            sink.write({"__key__": key, "jpg": sample[image_key], "txt": sample[caption_key],
+            sink.write({"__key__": key, "jpg": sample[image_key], "txt": caption.encode("utf-8"),
                         "neg.jpg": neg_images[key]["jpg"], "neg.txt": negatives, "json": meta})
             packed += 1
     count_in = seen
@@ -72,23 +73,27 @@ def pack_shard(
 
 
 def _check(sample: dict, neg_row: dict | None, neg_image: dict | None, image_key: str = "jpg",
-           caption_key: str = "txt") -> str | None:
-    """Why a sample cannot be packed, or None."""
+           caption_key: str = "txt") -> tuple[str | None, str | None]:
+    """(why a sample cannot be packed, None), or (None, its caption): the text io.caption_text reads under
+    `caption_key`, a member or a JSON member's field; a sample without one is dropped under the CaptionError's reason
+    (missing_caption, empty_caption, missing_caption_field, caption_not_text, ...)."""
     if image_key not in sample:
-        return "missing_image"
-    if not sample.get(caption_key, b"").strip():
-        return "missing_caption"
+        return "missing_image", None
+    try:
+        caption = io.caption_text(sample, caption_key)
+    except io.CaptionError as exn:
+        return ("missing_caption" if exn.reason == "empty_caption" else exn.reason), None
     try:
         io.decode_image(sample[image_key])
     except Exception:
-        return "corrupt_image"
+        return "corrupt_image", None
     if neg_row is None or neg_row.get("status") != "ok":
-        return "no_negative_caption"
+        return "no_negative_caption", None
     if neg_image is None or "jpg" not in neg_image:
-        return "no_negative_image"
+        return "no_negative_image", None
     try:
         io.decode_image(neg_image["jpg"])
     except Exception:
-        return "corrupt_negative_image"
-    return None
+        return "corrupt_negative_image", None
+    return None, caption
 

@@ -187,10 +187,23 @@ def collect_samples(eval_paths: list[str], sample_paths: list[str]) -> pd.DataFr
     return pd.concat(frames, ignore_index=True).astype({"seed": "Int64"}) if frames else pd.DataFrame()
 
 
+# The mark of a cell whose interval is degenerate (significance.degenerate_note), and the line under the section
+DAGGER = "†"
+
+
+def _notes(part: pd.DataFrame) -> list[str]:
+    """Each row's `note` (significance.compare(notes=True)), "" where it has none or the table no such column."""
+    if "note" not in part:
+        return [""] * len(part)
+    return ["" if pd.isna(n) else str(n) for n in part["note"]]
+
+
 def _significance_table(part: pd.DataFrame, column: str) -> str:
-    """Models x `column`: the difference to the baseline with its 95 % interval, and ✓ where it holds."""
-    cells = part.assign(cell=[f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" + (" ✓" if h else "")
-                              for d, lo, hi, h in zip(part["difference"], part["low"], part["high"], part["holds"])])
+    """Models x `column`: the difference to the baseline with its 95 % interval, ✓ where it holds, † where the
+    interval is degenerate (a stratum of too few items: no ✓ whatever its bounds)."""
+    cells = part.assign(cell=[f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" + (" ✓" if h else "") + (f" {DAGGER}" if n else "")
+                              for d, lo, hi, h, n in zip(part["difference"], part["low"], part["high"], part["holds"],
+                                                         _notes(part))])
     return cells.pivot(index="model", columns=column, values="cell").loc[
         list(dict.fromkeys(cells["model"])), list(dict.fromkeys(cells[column]))].fillna("").to_markdown(
         disable_numparse=True)
@@ -199,16 +212,21 @@ def _significance_table(part: pd.DataFrame, column: str) -> str:
 def significance_markdown(table: pd.DataFrame, baseline: str, confidence: float) -> str:
     """The section of results.md that says which differences to `baseline` hold (`table` from
     significance.compare): each benchmark's overall accuracy (SugarCrepe's `avg`, the mean of its categories), then
-    SugarCrepe per category."""
+    SugarCrepe per category; a cell whose interval is degenerate (`note` in `table`, significance.degenerate_note)
+    is marked † and the line under the tables says why it has no ✓."""
     if table.empty:
         return ""
+    from . import significance  # scipy and statsmodels: only the report needs them
+
     level = f"{confidence:.0%}"
     text = (f"### Is the difference real? Each model against {baseline}\n\nThe difference in accuracy (points) on the "
             f"same items, with its {level} paired bootstrap interval (items resampled, and seeds too when there are "
             f"several); ✓: the interval excludes 0 and McNemar's exact test on the per-item outcomes gives p < "
             f"{1 - confidence:.2g} (at every seed). SugarCrepe's `avg` is its categories' mean, resampled within each "
             f"(no McNemar test for a mean of categories: its interval alone decides); "
-            f"the other benchmarks are over all their items. Every interval and p-value: `significance.csv`.")
+            f"the other benchmarks are over all their items. No ✓ from a degenerate interval: each category (for "
+            f"`avg`), or the items of the row, must number at least {significance.MIN_ITEMS}, since the bootstrap "
+            f"redraws a single item unchanged and gives it no spread. Every interval and p-value: `significance.csv`.")
     overall = table[(table["category"] == "all") & (table["benchmark"] != "sugarcrepe")
                     | (table["category"] == "avg")]
     text += "\n\n" + _significance_table(overall.assign(column=overall["benchmark"] + "/" + overall["category"]),
@@ -217,6 +235,12 @@ def significance_markdown(table: pd.DataFrame, baseline: str, confidence: float)
     if not categories.empty:
         text += "\n\nSugarCrepe per category:\n\n" + _significance_table(
             categories.assign(category=categories["category"].map(lambda c: LABELS.get(c, c))), "category")
+    shown = pd.concat([overall, categories])
+    # each note reads "interval degenerate: <why>"; the line says the first part once
+    reasons = list(dict.fromkeys(n.split(": ", 1)[-1] for n in _notes(shown) if n))
+    if reasons:
+        text += (f"\n\n{DAGGER} Interval degenerate, no ✓ whatever its bounds: " + "; ".join(reasons)
+                 + " (`significance.csv`, column `note`).")
     return text
 
 
@@ -288,11 +312,11 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
     drawn as a note saying so. `init`: the key of the model of `models:` every method was fine-tuned from
     (`train.init`); when it was evaluated, results.md shows each method's difference to it. `sample_paths`: the
     per-sample table beside each eval JSON (same order): every model is then compared with `baseline` item by item
-    (tripletclip.significance.compare, `resamples` bootstrap draws seeded with `seed`), in significance.csv and
-    results.md, and the errors are laid out in browse.html (tripletclip.browse; `image_roots` from
-    browse.image_roots). `published`: {"matched": {row: [architecture, pretrained]}, "real": [benchmarks run on
-    real data]}: those rows beside the papers' numbers (tripletclip.published), in results.md and the output
-    "published" (a CSV, empty when nothing matched)."""
+    (tripletclip.significance.compare, `resamples` bootstrap draws seeded with `seed`), in significance.csv (with
+    its column `note`: why a degenerate interval carries no ✓) and results.md, and the errors are laid out in
+    browse.html (tripletclip.browse; `image_roots` from browse.image_roots). `published`: {"matched": {row:
+    [architecture, pretrained]}, "real": [benchmarks run on real data]}: those rows beside the papers' numbers
+    (tripletclip.published), in results.md and the output "published" (a CSV, empty when nothing matched)."""
     long = _order(collect(eval_paths))
     if long.empty:
         raise ValueError("nothing to report: no evaluation of a trained run or of a model of `models:`")
@@ -310,8 +334,9 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
 
         samples = collect_samples(eval_paths, sample_paths)
         known = set(samples["model"]) if len(samples) else set()
-        table = (significance.compare(samples, baseline, resamples, confidence, seed) if baseline in known
-                 and len(known) > 1 else pd.DataFrame(columns=["model", "baseline", "benchmark", "category"]))
+        table = (significance.compare(samples, baseline, resamples, confidence, seed, notes=True)
+                 if baseline in known and len(known) > 1
+                 else pd.DataFrame(columns=["model", "baseline", "benchmark", "category"]))
         with io.atomic_path(outputs["significance"]) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
         section = significance_markdown(table, baseline, confidence)

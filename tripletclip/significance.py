@@ -20,6 +20,34 @@ Two tests, reported together:
 
 `compare` runs both for every model against a baseline on every benchmark and category, reading the long table the
 report assembles: columns model, seed, benchmark, category, sample_id, correct.
+
+No ✓ from a degenerate interval. A difference holds (the report's ✓) only when its interval excludes 0, McNemar's p
+is below 1 - confidence where it is defined, AND every stratum the bootstrap resamples holds at least `MIN_ITEMS` (2)
+items: each category for SugarCrepe's stratified `avg`, the sample itself for any other row. A stratum of one item is
+redrawn unchanged by every resample, so it adds nothing to the interval whatever its true spread: the bootstrap
+variance of a stratum's mean of n_h items drawn with replacement is (n_h - 1)/n_h times the usual estimate s_h^2/n_h
+(s_h^2 the unbiased sample variance), 0 at n_h = 1, where s_h^2 is undefined: the data cannot tell the spread of a
+stratum of one (Davison & Hinkley, *Bootstrap Methods and their Application*, Cambridge 1997, ch. 3 on stratified
+resampling, which warns that the stratified bootstrap is unreliable for very small strata; Bickel & Freedman,
+"Asymptotic normality and the bootstrap in stratified sampling", Ann. Statist. 12(2), 1984: without rescaling the
+naive stratified bootstrap fails). With one item per
+SugarCrepe category the `avg` interval was a point (+14.29 [+14.29, +14.29] for one item won of seven, where McNemar
+gives p = 1); with several seeds it is not even a point, only the seeds' spread, so the rule counts items rather than
+testing for zero width. scipy.stats.bootstrap flags a point distribution alike (DegenerateDataWarning; BCa gives
+nan). Such a row gets a `note` (`compare(notes=True)`, significance.csv) and no ✓.
+
+Why 2, and what the rule does not catch: from two items on, the variance is estimable and the bootstrap understates it
+by the factor (n_h - 1)/n_h: 1/2 at two items (an interval about 1/sqrt(2) as wide as it should be), under 3 % from 40
+items on (SugarCrepe's categories hold hundreds to thousands). Two is where the stratum stops being degenerate; a
+larger minimum would be a choice of how much small-sample bias to tolerate, and would also withdraw the ✓ of a
+category of two items both won beside a large tied one, which the existing behaviour keeps. A zero-width interval over
+strata of two items or more is NOT withheld: it says every item of each stratum (at every seed) had the same
+difference, which is the data and not the design (16 items all won: [+100, +100], McNemar p = 3e-5). So with two
+items per category a difference won on both items of one category and tied elsewhere still gets its ✓ on `avg`, a
+point interval, while the `all` row beside it (McNemar p = 0.5) gets none. McNemar is not required of `avg`: it
+tests the item-level (micro) accuracy, which weighs categories by their size, while `avg` is the unweighted mean of
+the categories, and the two legitimately disagree when sizes differ (2 items won in a category of 2, 6 tied in
+another: `avg` +50, the items +25, p = 0.5); the `all` row beside it carries McNemar.
 """
 
 from __future__ import annotations
@@ -34,6 +62,10 @@ RESULT_COLUMNS = ["model", "baseline", "benchmark", "category", "n_items", "n_se
                   "p_value", "holds"]
 ALL = "all"  # the row over every item of a benchmark (micro average)
 MACRO = {"sugarcrepe": "avg"}  # benchmarks whose headline metric is the mean of the category accuracies
+# The fewest items a bootstrap stratum (a category of a macro average; the sample for any other row) must hold for
+# its interval to carry a ✓: one item is redrawn unchanged by every resample (see the module's docstring).
+MIN_ITEMS = 2
+DEGENERATE = "interval degenerate"  # how a `note` withholding the ✓ begins
 # The most resampled values held in memory at once by the hand-written draws (and by scipy through `batch`): the
 # statistic of a resample needs one index per item, so 10,000 resamples of ImageNet's 50,000 items would be 4 GB.
 _CELLS = 4_000_000
@@ -181,6 +213,17 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> float:
     return max(p_values)
 
 
+def degenerate_note(sizes, stratified: bool = False) -> str:
+    """Why a row's interval can carry no ✓, or "" when it can: `sizes`, the number of items of each stratum the
+    bootstrap resamples (one size, the sample's, unless `stratified`); the note when one holds fewer than
+    `MIN_ITEMS`, e.g. "interval degenerate: a category has fewer than 2 items (1)". See the module's docstring."""
+    smallest = int(min(sizes))
+    if smallest >= MIN_ITEMS:
+        return ""
+    where = "a category has" if stratified else "the sample has"
+    return f"{DEGENERATE}: {where} fewer than {MIN_ITEMS} items ({smallest}), which every resample redraws unchanged"
+
+
 def _outcomes(part: pd.DataFrame, model: str, benchmark: str) -> pd.DataFrame:
     """One model's outcomes on one benchmark: items (benchmark rows indexed by category, sample_id) x seeds (columns,
     -1 for a model evaluated as given), 0/1; only items answered at every seed."""
@@ -220,7 +263,7 @@ def _pair(model: pd.DataFrame, base: pd.DataFrame, name: str, baseline: str, ben
 
 
 def compare(samples: pd.DataFrame, baseline: str, resamples: int = 10_000, confidence: float = 0.95,
-            seed: int = 0) -> pd.DataFrame:
+            seed: int = 0, notes: bool = False) -> pd.DataFrame:
     """Every model against `baseline` on every benchmark and category, and on each benchmark's overall accuracy.
 
     samples: the per-sample tables of every run, stacked, with columns model (str: a method name or a `models:`
@@ -236,7 +279,10 @@ def compare(samples: pd.DataFrame, baseline: str, resamples: int = 10_000, confi
     baseline, benchmark, category, n_items, n_seeds (paired seeds; 1 when neither side has any), difference, low,
     high (accuracy points, x100: model minus baseline and its `confidence` interval, `paired_bootstrap`), p_value
     (exact McNemar, the largest over seeds, `mcnemar`; NaN where not defined) and holds (bool: the interval
-    excludes 0 AND p_value < 1 - confidence; on a row without a p-value, the interval alone). Category "all" is the
+    excludes 0 AND p_value < 1 - confidence, on a row without a p-value the interval alone, AND the interval is not
+    degenerate: every stratum it resamples, each category for `avg`, the row's items otherwise, holds at least
+    `MIN_ITEMS` items; the rule and its sources: the module's docstring). With notes=True a last column, note (str):
+    `degenerate_note`, "" on a row whose interval is a real one. Category "all" is the
     whole benchmark, micro-averaged over its items. SugarCrepe's headline "avg" is the mean of its category
     accuracies (macro), so benchmark "sugarcrepe" also gets category "avg": the mean over categories of the
     per-category difference, bootstrapped by resampling items within each category (`macro_bootstrap`); McNemar
@@ -256,7 +302,7 @@ def compare(samples: pd.DataFrame, baseline: str, resamples: int = 10_000, confi
         raise ValueError(f"correct must be a bool (or 0/1); got {samples.loc[wrong, 'correct'].iloc[0]!r}")
     samples = samples.assign(correct=samples["correct"].astype(bool).astype(int))
 
-    rows = []
+    rows, row_notes = [], []
     for benchmark, part in samples.groupby("benchmark", sort=False):
         macro = MACRO.get(benchmark)
         reserved = {ALL, macro} & set(part["category"])
@@ -281,14 +327,19 @@ def compare(samples: pd.DataFrame, baseline: str, resamples: int = 10_000, confi
                 difference, low, high = paired_bootstrap(a[..., mask], b[..., mask], resamples, confidence, seed)
                 rows.append([name, baseline, benchmark, category, int(mask.sum()), n_seeds, difference, low, high,
                              mcnemar(a[..., mask], b[..., mask])])
+                row_notes.append(degenerate_note([mask.sum()]))
             if macro:
                 difference, low, high = macro_bootstrap(a, b, categories, resamples, confidence, seed)
                 rows.append([name, baseline, benchmark, macro, len(categories), n_seeds, difference, low, high,
                              np.nan])
+                row_notes.append(degenerate_note(pd.Series(categories).value_counts(), stratified=True))
     result = pd.DataFrame(rows, columns=RESULT_COLUMNS[:-1])
     result = result.astype({"n_items": int, "n_seeds": int, "difference": float, "low": float, "high": float,
                             "p_value": float})
     excludes_zero = (result["low"] > 0) | (result["high"] < 0)
     significant = result["p_value"].isna() | (result["p_value"] < 1 - confidence)
-    result["holds"] = (excludes_zero & significant).astype(bool)
+    real = pd.Series([not note for note in row_notes], index=result.index, dtype=bool)
+    result["holds"] = (excludes_zero & significant & real).astype(bool)
+    if notes:
+        result["note"] = pd.Series(row_notes, index=result.index, dtype=object)
     return result

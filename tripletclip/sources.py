@@ -246,9 +246,9 @@ def _read_image(image_dir: str, relpath: str) -> tuple[bytes | None, str | None]
 # Shards on disk
 
 
-def _first_sample(path: str) -> dict | None:
-    """The member extensions of the first sample of a shard, as {"__key__": key, ext: None, ...}, or None for a shard
-    without samples. ValueError for a file that is not a readable tar."""
+def _first_sample(path: str, read: tuple[str, ...] = ()) -> dict | None:
+    """The member extensions of the first sample of a shard, as {"__key__": key, ext: None, ...} (the bytes for the
+    extensions in `read`), or None for a shard without samples. ValueError for a file that is not a readable tar."""
     first: dict | None = None
     try:
         # streamed: only the first few headers are read, however large the shard (an img2dataset shard writes a
@@ -262,23 +262,24 @@ def _first_sample(path: str) -> dict | None:
                 if first is not None and key != first["__key__"]:
                     break
                 first = first or {"__key__": key}
-                first[ext] = None
+                first[ext] = tar.extractfile(member).read() if ext in read else None
     except (tarfile.TarError, EOFError, OSError) as exn:
         if first is None:
             raise ValueError(f"{path} is not a readable tar ({exn})") from None
     return first
 
 
-def _first_sample_grouped(path: str) -> dict | None:
+def _first_sample_grouped(path: str, read: tuple[str, ...] = ()) -> dict | None:
     """The first sample as io.iter_shard groups it: all members of its key wherever they stand in the tar."""
     for sample in io.iter_shard(path, errors=[]):
-        return {k: None for k in sample if k != "__url__"} | {"__key__": sample["__key__"]}
+        return {k: (v if k in read or k == "__key__" else None) for k, v in sample.items() if k != "__url__"}
     return None
 
 
-def _check_shards(shards: list[str], keys: dict[str, str], what: str) -> None:
+def _check_shards(shards: list[str], keys: dict[str, str], what: str, read: tuple[str, ...] = ()) -> tuple[str, dict]:
     """Every shard exists, and the first sample of the first shard with samples holds each of `keys` ({member
-    extension: the config key that names it, or "" for a fixed one})."""
+    extension: the config key that names it, or "" for a fixed one}). Returns (that shard, that sample: its
+    extensions, with the bytes of those in `read`)."""
     if not shards:
         raise ValueError(f"{what}.shards names no shard")
     folders = [path for path in shards if os.path.isdir(path)]
@@ -289,27 +290,42 @@ def _check_shards(shards: list[str], keys: dict[str, str], what: str) -> None:
     if missing:
         raise ValueError(f"{what}.shards: {len(missing)} of {len(shards)} shards do not exist: {_some(missing)}")
     for path in shards:
-        sample = _first_sample(path)
+        sample = _first_sample(path, read)
         if sample is None:
             log.warning("%s: no samples", path)
             continue
         if any(ext not in sample for ext in keys):
             # a tar made by hand may hold a key's members apart: look at the whole tar before calling a key missing
-            sample = _first_sample_grouped(path) or sample
+            sample = _first_sample_grouped(path, read) or sample
         lacking = [f"{ext!r}" + (f" ({what}.{name})" if name else "") for ext, name in keys.items()
                    if ext not in sample]
         if lacking:
             found = ", ".join(sorted(k for k in sample if k != "__key__")) or "nothing"
             raise ValueError(f"{what}: the first sample of {path} ({sample['__key__']!r}) has no "
                              f"{' and no '.join(lacking)} member; its members are: {found}")
-        return
+        return path, sample
     raise ValueError(f"{what}.shards: none of the {len(shards)} shards holds a sample")
+
+
+# A first sample whose caption is refused before any job: its caption member is not text to train on, so no
+# sample's is (an empty or non-UTF-8 caption is one bad sample, counted by the stages).
+REFUSED_CAPTIONS = ("caption_is_json", "caption_not_json", "missing_caption_field", "caption_not_text")
 
 
 def check_webdataset(shards: list[str], image_key: str, caption_key: str) -> None:
     """ValueError unless every shard exists (the first missing ones named, and how many) and the first sample holds
-    `image_key` and `caption_key` (the extensions it has named), e.g. img2dataset's jpg and txt."""
-    _check_shards(shards, {image_key: "image_key", caption_key: "caption_key"}, "webdataset")
+    `image_key` and the member of `caption_key` (MEMBER or MEMBER:FIELD.PATH, io.parse_caption_key), e.g.
+    img2dataset's jpg and txt, or jpg and json:caption; and unless that sample's caption is text (io.caption_text):
+    a plain member holding a JSON object (`caption_key: json`) is refused with its fields and the key to write, a
+    field that is missing, null or not a string with the fields there are."""
+    member, _ = io.parse_caption_key(caption_key)
+    path, sample = _check_shards(shards, {image_key: "image_key", member: "caption_key"}, "webdataset",
+                                 read=(member,))
+    try:
+        io.caption_text(sample, caption_key)
+    except io.CaptionError as exn:
+        if exn.reason in REFUSED_CAPTIONS:
+            raise ValueError(f"webdataset.{exn} (the first sample of {path}, {sample['__key__']!r})") from None
 
 
 def check_tripletdata(shards: list[str]) -> None:

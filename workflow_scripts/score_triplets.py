@@ -9,9 +9,10 @@ def main(smk):
     f = smk.params.filter
     torch.set_num_threads(smk.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, _, preprocess, tokenizer = models.create(f["model"], f["pretrained"], device)
-    io.write_json(smk.output[0], quality.score_shard(smk.input[0], model, preprocess, tokenizer, f["batch_size"],
-                                                     device))
+    # the one loader: the QuickGELU correction, checkpoint files of any layout, the offline hub checks
+    scorer = models.load(smk.params.spec, device=device, name="filter")
+    io.write_json(smk.output[0], quality.score_shard(smk.input[0], scorer.model, scorer.preprocess_val,
+                                                     scorer.tokenizer, f["batch_size"], device))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256, help="captions per checkpointed batch")
     p.add_argument("--caption-col", default="caption", help="the caption column of a table")
     p.add_argument("--key-col", help="a table's key column (default: the row number)")
-    p.add_argument("--caption-key", default="txt", help="the caption member of a .tar shard's samples")
+    p.add_argument("--caption-key", default="txt", help="the caption of a .tar shard's samples: a member (txt) or a "
+                   "field of a JSON member (json:caption, json:meta.caption)")
     p.add_argument("--header", choices=("auto", "true", "false"), default="auto",
                    help="whether a TSV's first row names its columns (auto: exactly when it holds no URL)")
     p.add_argument("--columns", nargs="+", metavar="NAME", help="a headerless table's column names, in order")

@@ -13,7 +13,8 @@ from .. import io, tables
 class Record(NamedTuple):
     key: str
     caption: str | None
-    problem: str | None  # None, "empty_caption", "not_utf8", "missing_caption", "malformed_row"
+    problem: str | None  # None, "empty_caption", "not_utf8", "missing_caption", "malformed_row", or another
+    # io.CaptionError reason of a shard's sample (caption_is_json, missing_caption_field, ...)
 
 
 def _decoded(data: bytes | None) -> tuple[str | None, str | None]:
@@ -26,17 +27,25 @@ def _decoded(data: bytes | None) -> tuple[str | None, str | None]:
     return (text, None) if text.strip() else (text, "empty_caption")
 
 
+def _sample_record(sample: dict, caption_key: str) -> Record:
+    try:
+        return Record(sample["__key__"], io.caption_text(sample, caption_key), None)
+    except io.CaptionError as exn:
+        return Record(sample["__key__"], None, exn.reason)
+
+
 def read(path: str, caption_col: str = "caption", key_col: str | None = None, errors: list | None = None,
          header: bool | str = "auto", columns: list[str] | None = None, caption_key: str = "txt") -> list[Record]:
     """Records in input order. Keys: a text file's 1-based line numbers, a table's `key_col` (else its 0-based row
     index), a shard's sample keys (sorted, as the DAG's stages order them). `header` and `columns` are tables.read's,
-    for a table; `caption_key` is the member extension of a shard's captions (img2dataset's txt; `caption` in some
-    shards), a sample without it being a `missing_caption` record."""
+    for a table; `caption_key` is a shard's caption: a member extension (img2dataset's txt; `caption` in some
+    shards) or a field of a JSON member (`json:caption`, `json:meta.caption`), read by io.caption_text; a sample
+    without a caption there is a record whose problem is why (`missing_caption`, `missing_caption_field`, ...)."""
     name = Path(path).name.lower()
     suffixes = ".tar" if name.endswith((".tar", ".tar.gz", ".tgz")) else "".join(Path(path).suffixes[-1:]).lower()
     if suffixes == ".tar":
         samples = sorted(io.iter_shard(path, errors), key=lambda s: s["__key__"])
-        return [Record(s["__key__"], *_decoded(s.get(caption_key))) for s in samples]
+        return [_sample_record(s, caption_key) for s in samples]
     if suffixes in (".csv", ".tsv", ".parquet"):
         return _table(path, caption_col, key_col, errors, header, columns)
     lines = Path(path).read_bytes().split(b"\n")

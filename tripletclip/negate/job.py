@@ -7,8 +7,8 @@ that process's PYTHONPATH.
 
 SPEC.json: {"input": a shard, "negatives": the output JSONL, "stats": its stats JSON, "negate": the config's negate
 block, "seed": the config's seed, "heldout_combos": the shapes world's count of held-out colour-shape combinations,
-which the shapes negator must not draw (null for other sources), "caption_key": the shard's caption member (optional,
-default txt)}.
+which the shapes negator must not draw (null for other sources), "caption_key": the shard's caption member, or a JSON
+member's field as json:caption (io.caption_text; optional, default txt)}.
 """
 
 from __future__ import annotations
