@@ -9,6 +9,7 @@ import json
 import logging
 
 import huggingface_hub.constants
+import yaml
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -229,3 +230,51 @@ def test_the_printed_conversion_command_is_shell_quoted(tmp_path):
     with pytest.raises(ValueError) as error:
         models.read_state_dict(path)
     assert f"'{path}' '{path}.weights.pt'" in str(error.value)
+
+
+@pytest.mark.slow
+def test_sugarcrepe_through_the_dag_gives_the_accuracy_of_transformers_features(hf_model, tmp_path):
+    """A transformers CLIP and the TripletCLIP authors' layout as models: entries of an evaluation-only run: the DAG's
+    SugarCrepe accuracies are those of SugarCrepe's per-sample protocol on transformers' own features (its image
+    processor, get_image_features / get_text_features)."""
+    from PIL import Image
+    from transformers import CLIPImageProcessor
+
+    from helpers.dag import snakemake, tiny_config
+    from tripletclip import io
+    from tripletclip.evals import sugarcrepe
+
+    model, folder = hf_model
+    torch.manual_seed(6)
+    vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**VISION, projection_dim=16)).eval()
+    text = CLIPTextModelWithProjection(CLIPTextConfig(**TEXT, projection_dim=16)).eval()
+    tripletclip_release(tmp_path / "authors", vision, text)
+    config = tiny_config()
+    config["train"]["methods"] = []
+    config["eval"]["benchmarks"] = ["sugarcrepe"]
+    config["models"] = {"hf-clip": {"model": f"local-dir:{folder}"},
+                        "tripletclip-authors": {"model": f"local-dir:{tmp_path / 'authors'}"}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    targets = [f"results/eval/sugarcrepe/models/{name}.json" for name in config["models"]]
+    result = snakemake(tmp_path, *targets)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    bench = tmp_path / "results/benchmarks/sugarcrepe"
+    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    tokenizer = models.load(f"local-dir:{folder}").tokenizer  # CLIP's BPE: transformers' CLIPTokenizer's ids
+    encoders = {"hf-clip": (lambda x: pooled(model.get_image_features(pixel_values=x)),
+                            lambda ids: pooled(model.get_text_features(input_ids=ids))),
+                "tripletclip-authors": (lambda x: vision(pixel_values=x).image_embeds,
+                                        lambda ids: text(input_ids=ids).text_embeds)}
+    for name, (image_features, text_features) in encoders.items():
+        ours = io.read_json(tmp_path / f"results/eval/sugarcrepe/models/{name}.json")["metrics"]
+        for category, samples in sugarcrepe.load(str(bench)).items():
+            correct = 0
+            with torch.no_grad():
+                for s in samples.values():
+                    image = Image.open(bench / "images" / s["filename"]).convert("RGB")
+                    img = image_features(processor(images=image, return_tensors="pt")["pixel_values"])
+                    txt = text_features(tokenizer([s["caption"], s["negative_caption"]]))
+                    img, txt = img / img.norm(dim=-1, keepdim=True), txt / txt.norm(dim=-1, keepdim=True)
+                    scores = (img @ txt.T)[0]
+                    correct += int(scores[0] > scores[1])
+            assert ours[category] == pytest.approx(100 * correct / len(samples)), (name, category)

@@ -9,7 +9,12 @@ guards against the three ways such a load goes quietly or slowly wrong:
 - an offline cluster node (`check_available`): a hub download that cannot happen fails at once, with the command
   that fetches the files, instead of after retries deep inside open_clip;
 - checkpoint files of other trainers (`read_state_dict`): every usual container, loaded without unpickling code,
-  and a wrong model name reported by its keys rather than by a shape error from inside torch.
+  TorchScript archives read without running them (`torchscript`), transformers' CLIP folders and the TripletCLIP
+  authors' two-tower release mapped onto open_clip's CLIP (`hf_clip`), and a wrong model name reported by its keys
+  rather than by a shape error from inside torch.
+
+`check_loadable` asks the same questions at plan time from shapes alone (meta tensors), so that a model that cannot
+load stops `snakemake -n` rather than every job that would load it.
 """
 
 from __future__ import annotations
@@ -346,12 +351,15 @@ def _read_checkpoint(path: str | os.PathLike, meta: bool = False) -> tuple[dict[
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The weights of a checkpoint file, name -> tensor on the CPU, in every shape open_clip and common trainers
-    write: a bare state dict; {"state_dict": ...} (open_clip's training checkpoints); {"model": ...} (this repo's
-    trainer, train.py `save`); {"module": ...} (DeepSpeed); any of these with DDP's "module." or torch.compile's
-    "_orig_mod." prefix on every key; or a .safetensors file. Read with torch.load(weights_only=True): a pickle that
-    needs more than tensors and plain containers (an argparse.Namespace, a whole nn.Module, numpy objects) ->
-    ValueError saying why it is refused and the one-line command that converts it; a TorchScript archive (OpenAI's
-    original .pt) likewise. A missing file -> FileNotFoundError naming it."""
+    write: a bare state dict; {"state_dict": ...} (open_clip's training checkpoints, PyTorch Lightning's .ckpt);
+    {"model": ...} (this repo's trainer, train.py `save`); {"module": ...} (DeepSpeed); any of these with DDP's
+    "module." or torch.compile's "_orig_mod." prefix on every key (another wrapper's prefix, such as a Lightning
+    module's "model.", is stripped when the weights meet the model: `_fit_state_dict`); a .safetensors file; a
+    TorchScript archive (OpenAI's original release files, open_clip's jit=True saves), read by
+    `torchscript.read_torchscript` without running its code, less the `attn_mask` open_clip rebuilds. Pickles are
+    read with torch.load(weights_only=True): one that needs more than tensors and plain containers (an
+    argparse.Namespace, a whole nn.Module, numpy objects) -> ValueError saying why it is refused and the one-line,
+    shell-quoted command that converts it. A missing file -> FileNotFoundError naming it."""
     return _read_checkpoint(path)[0]
 
 
