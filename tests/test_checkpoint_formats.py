@@ -278,3 +278,48 @@ def test_sugarcrepe_through_the_dag_gives_the_accuracy_of_transformers_features(
                     scores = (img @ txt.T)[0]
                     correct += int(scores[0] > scores[1])
             assert ours[category] == pytest.approx(100 * correct / len(samples)), (name, category)
+
+
+def test_what_a_folder_holds_decides_how_it_loads(hf_model, offline_hub, tmp_path):
+    """A legacy-format pytorch_model.bin; open_clip's config beside a transformers one (open_clip's wins, as on the
+    hub); open_clip's config without weights (refused at plan time); a snapshot holding only configs, offline
+    (refused with the command that fetches the rest)."""
+    model, folder = hf_model
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "config.json").write_bytes((folder / "config.json").read_bytes())
+    torch.save(model.state_dict(), legacy / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    models.check_loadable(f"local-dir:{legacy}")
+    same_features_as_transformers(models.load(f"local-dir:{legacy}"),
+                                  lambda x: pooled(model.get_image_features(pixel_values=x)),
+                                  lambda ids: pooled(model.get_text_features(input_ids=ids)))
+    source = models.load({"model": TINY})
+    both = tmp_path / "both"
+    torch.save({"model": source.model.state_dict(), "model_cfg": source.model_cfg,
+                "preprocess_cfg": {"size": 64, "mean": hf_clip.OPENAI_MEAN, "std": hf_clip.OPENAI_STD}},
+               tmp_path / "checkpoint.pt")
+    models.export_local_dir(tmp_path / "checkpoint.pt", both)
+    (both / "config.json").write_bytes((folder / "config.json").read_bytes())
+    models.check_loadable(f"local-dir:{both}")
+    assert models.load(f"local-dir:{both}").model_cfg == source.model_cfg
+    (both / models.WEIGHTS_NAME).unlink()
+    with pytest.raises(ValueError, match="'empty'.*no weights"):
+        models.check_loadable(f"local-dir:{both}", name="empty")
+    configs_only = tmp_path / "configs-only"
+    configs_only.mkdir()
+    (configs_only / "config.json").write_bytes((folder / "config.json").read_bytes())
+    cache_snapshot(offline_hub, "org/half", configs_only)
+    with pytest.raises(RuntimeError, match="'half'.*hf download org/half --include config.json"):
+        models.check_loadable("hf-hub:org/half", name="half")
+
+
+def test_a_whole_clip_config_in_a_subfolder_gives_its_projection(tmp_path):
+    torch.manual_seed(7)
+    vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**VISION, projection_dim=16)).eval()
+    text = CLIPTextModelWithProjection(CLIPTextConfig(**TEXT, projection_dim=16)).eval()
+    tripletclip_release(tmp_path, vision, text)
+    whole = CLIPConfig(text_config=TEXT, vision_config=VISION, projection_dim=16).to_dict()
+    for sub in hf_clip.SUBFOLDERS:
+        (tmp_path / sub / "config.json").write_text(json.dumps(whole), encoding="utf-8")
+    assert models.check_loadable(f"local-dir:{tmp_path}")
+    assert models.load(f"local-dir:{tmp_path}").model_cfg["embed_dim"] == 16

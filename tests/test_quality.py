@@ -74,3 +74,33 @@ def test_the_dag_trains_on_the_filtered_shards_when_the_filter_is_on(tmp_path):
     counts = {line.split()[0]: int(line.split()[1]) for line in run.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["score_triplets"] == counts["pack"] and counts["filter_triplets"] == 1
+
+
+def test_the_scorer_loads_through_models_load_with_the_quickgelu_correction(tmp_path, monkeypatch):
+    """The score_triplets job builds its scorer with models.load: an OpenAI-style tag (weights trained with
+    QuickGELU) under a GELU model name scores with QuickGELU, as every evaluator would, not with the wrong
+    activation models.create would give."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    import open_clip
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    source = models.load({"model": "ViT-Tiny-P16-64"})
+    weights = tmp_path / "openai-like.safetensors"
+    save_file({k: v.contiguous() for k, v in source.model.state_dict().items()}, weights)
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, "ViT-Tiny-P16-64",
+                        {"openai_like": {"file": str(weights), "quick_gelu": True}})
+    _pack(tmp_path / "a.tar", [f"a{i}" for i in range(4)])
+    spec = {"model": "ViT-Tiny-P16-64", "pretrained": "openai_like", "quick_gelu": False}
+    job = importlib.util.spec_from_file_location("score_triplets", REPO / "workflow_scripts/score_triplets.py")
+    score_triplets = importlib.util.module_from_spec(job)
+    job.loader.exec_module(score_triplets)
+    score_triplets.main(SimpleNamespace(params=SimpleNamespace(filter={"batch_size": 4}, spec=spec),
+                                        input=[str(tmp_path / "a.tar")], output=[str(tmp_path / "a.json")],
+                                        log=[str(tmp_path / "a.log")], threads=1))
+    quick = models.load({"model": "ViT-Tiny-P16-64", "pretrained": str(weights), "quick_gelu": True})
+    expected = quality.score_shard(str(tmp_path / "a.tar"), quick.model, quick.preprocess_val, quick.tokenizer, 4)
+    wrong = quality.score_shard(str(tmp_path / "a.tar"), source.model, source.preprocess_val, source.tokenizer, 4)
+    assert io.read_json(tmp_path / "a.json") == expected != wrong

@@ -59,6 +59,13 @@ TEXT = {"embeddings.token_embedding.weight": "token_embedding.weight",
         "embeddings.position_embedding.weight": "positional_embedding", "final_layer_norm.weight": "ln_final.weight",
         "final_layer_norm.bias": "ln_final.bias"}
 IGNORED = ("embeddings.position_ids",)  # buffers of older transformers versions
+# the files of a repository that `layout`, `model_config`, `preprocess_config`, `context_length` and `weight_files`
+# read, for a hub download of only those (fnmatch patterns: a `*` would also match folders of other files)
+_NEEDED = (CONFIG, PREPROCESSOR, TOKENIZER, "model.safetensors", "model.safetensors.index.json",
+           "model-*-of-*.safetensors")
+_PICKLES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin")
+HUB_PATTERNS = (*_NEEDED, *(f"{sub}/{name}" for sub in SUBFOLDERS for name in _NEEDED))
+HUB_PICKLE_PATTERNS = (*_PICKLES, *(f"{sub}/{name}" for sub in SUBFOLDERS for name in _PICKLES))
 # transformers' CLIPVisionConfig / CLIPTextConfig defaults (those of openai/clip-vit-base-patch32), which a saved
 # config leaves out when it keeps them: the TripletCLIP authors' configs name only their base model
 VISION_DEFAULTS = {"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12, "num_hidden_layers": 12,
@@ -101,8 +108,12 @@ def _tower_configs(folder: Path) -> tuple[dict, dict, int, float | None, list[Pa
     if layout(folder) == "tripletclip":
         files = [folder / sub / CONFIG for sub in SUBFOLDERS]
         vision, text = (_json(f) for f in files)
-        # a config of a whole CLIP in a subfolder: take its tower
-        vision, text = vision.get("vision_config", vision), text.get("text_config", text)
+        # a config of a whole CLIP in a subfolder: its tower, with the projection the whole model's config gives
+        # (transformers keeps a stale default in the towers' own configs)
+        vision = {**vision["vision_config"], "projection_dim": vision.get("projection_dim", 512)} \
+            if "vision_config" in vision else vision
+        text = {**text["text_config"], "projection_dim": text.get("projection_dim", 512)} \
+            if "text_config" in text else text
         for config, path in ((vision, files[0]), (text, files[1])):
             base = config.get("model_name", BASE_MODEL)
             if base != BASE_MODEL and "hidden_size" not in config:
@@ -225,7 +236,17 @@ def read_tensors(path: Path, meta: bool = False) -> dict[str, torch.Tensor]:
             if meta:
                 return {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
             return {k: f.get_tensor(k) for k in f.keys()}
-    tensors = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    import pickle
+    try:
+        try:  # memory-mapped: only what is used is read; files of torch's legacy format cannot be
+            tensors = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):
+                raise
+            tensors = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path} is refused: it holds more than weights, and unpickling it could run code from the "
+                         f"file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if not isinstance(tensors, dict):
         raise ValueError(f"{path}: holds a {type(tensors).__name__}, not a state dict")
     if meta:

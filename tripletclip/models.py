@@ -57,8 +57,6 @@ SCHEMAS = ("hf-hub:", "local-dir:")
 OPENAI_HUB_TAGS = {"openai/clip-vit-base-patch32": "ViT-B-32-quickgelu", "openai/clip-vit-base-patch16": "ViT-B-16-quickgelu",
                    "openai/clip-vit-large-patch14": "ViT-L-14-quickgelu",
                    "openai/clip-vit-large-patch14-336": "ViT-L-14-336-quickgelu"}
-# what a transformers or TripletCLIP-layout snapshot needs from the hub: configs, tokenizer files, safetensors
-HF_PATTERNS = ("*.json", "*.txt", "*.safetensors")
 
 
 @functools.cache
@@ -505,21 +503,36 @@ def hf_folder(model: str, download: bool = False) -> Path | None:
     schema = _schema(model)
     if schema == "local-dir":
         path = Path(model.removeprefix("local-dir:"))
-        return path if hf_clip.layout(path) else None
+        # open_clip's own config first, as for the hub: a folder may carry both
+        return path if hf_clip.layout(path) and not (path / HUB_CONFIG_NAME).is_file() else None
     if schema != "hf-hub":
         return None
     repo = model.removeprefix("hf-hub:")
     snapshot = _hub_snapshot(repo)
-    if snapshot is None and download and not _hub_offline():
+    if download and not _hub_offline() and (snapshot is None or not _has_weights(snapshot)):
         from huggingface_hub import hf_hub_download, snapshot_download
+        from huggingface_hub.errors import EntryNotFoundError
         try:
             hf_hub_download(repo, HUB_CONFIG_NAME, cache_dir=_hub_cache())
             return None  # open_clip's layout: open_clip fetches its weights
-        except Exception:
-            snapshot = Path(snapshot_download(repo, allow_patterns=list(HF_PATTERNS), cache_dir=_hub_cache()))
+        except EntryNotFoundError:
+            pass
+        snapshot = Path(snapshot_download(repo, allow_patterns=list(hf_clip.HUB_PATTERNS), cache_dir=_hub_cache()))
+        if not _has_weights(snapshot):  # a repository of pickles only
+            snapshot = Path(snapshot_download(repo, allow_patterns=list(hf_clip.HUB_PICKLE_PATTERNS),
+                                              cache_dir=_hub_cache()))
     if snapshot is None or (snapshot / HUB_CONFIG_NAME).is_file() or not hf_clip.layout(snapshot):
         return None
     return snapshot
+
+
+def _has_weights(folder: Path) -> bool:
+    """Whether a transformers / TripletCLIP-layout folder has its weight files (a snapshot may hold its configs only,
+    cached by an AutoConfig or AutoProcessor call)."""
+    try:
+        return all(f.is_file() for f in hf_clip.weight_files(folder))
+    except (FileNotFoundError, ValueError):
+        return False
 
 
 def check_available(spec: ModelSpec, name: str | None = None) -> None:
@@ -541,7 +554,7 @@ def check_available(spec: ModelSpec, name: str | None = None) -> None:
     schema = _schema(spec.model)
     if schema == "local-dir":
         path = Path(spec.model.removeprefix("local-dir:"))
-        if hf_clip.layout(path):
+        if hf_folder(spec.model) is not None:
             try:
                 hf_clip.weight_files(path)
             except FileNotFoundError as e:
@@ -581,15 +594,17 @@ def check_available(spec: ModelSpec, name: str | None = None) -> None:
     if not _hub_offline():
         return
     repo = spec.model.removeprefix("hf-hub:")
-    if hf_folder(spec.model) is not None:  # a cached transformers / TripletCLIP-layout snapshot
+    folder = hf_folder(spec.model)
+    if folder is not None and _has_weights(folder):  # a cached transformers / TripletCLIP-layout snapshot
         return
     missing = _missing_hub_files(repo, [(HUB_CONFIG_NAME,), HUB_WEIGHTS])
     if missing:
         raise RuntimeError(f"{what}: the Hugging Face hub is offline (HF_HUB_OFFLINE) and the cache "
                            f"{_hub_cache()} lacks {' and '.join(n[0] for n in missing)} of {repo}. On a machine "
                            f"with network, run: {_fetch_hint(repo, missing)} (a repository in open_clip's layout), "
-                           f"or {_hf_download(repo, include=HF_PATTERNS)} (transformers' CLIP layout, or the "
-                           f"TripletCLIP authors')")
+                           f"or {_hf_download(repo, include=hf_clip.HUB_PATTERNS)} (transformers' CLIP layout, or "
+                           f"the TripletCLIP authors'; for one without safetensors, "
+                           f"{_hf_download(repo, include=hf_clip.HUB_PICKLE_PATTERNS)})")
     _check_text_repos(model_config(spec.model), schema, what)
 
 
@@ -778,6 +793,9 @@ def check_loadable(spec: ModelSpec | dict | str, name: str | None = None, named:
     what = f"{f'model {name!r}' if name else 'model'} ({spec.describe()})"
     try:
         folder = hf_folder(spec.model)
+        if folder is not None and spec.model.startswith("hf-hub:") and not _hub_offline() \
+                and not _has_weights(folder):
+            return spec  # the configs cached, not the weights: its job fetches them
         if folder is not None:
             meta, files = hf_clip.read_weights(folder, meta=True)
             where = " and ".join(map(str, files))
@@ -788,6 +806,8 @@ def check_loadable(spec: ModelSpec | dict | str, name: str | None = None, named:
             path = Path(spec.model.removeprefix("local-dir:")) if schema == "local-dir" else \
                 _hub_snapshot(spec.model.removeprefix("hf-hub:"))
             weights = next((path / n for n in HUB_WEIGHTS if path and (path / n).is_file()), None)
+            if weights is None and schema == "local-dir":
+                raise FileNotFoundError(f"{path} has {HUB_CONFIG_NAME} but no weights ({' or '.join(HUB_WEIGHTS)})")
             if weights is None:
                 return spec  # a hub repo not cached: its job fetches it
             with torch.device("meta"), _quiet_random_init():
