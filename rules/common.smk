@@ -83,75 +83,29 @@ def has_real_data(benchmark):
 
 
 MODEL_KEYS = ("model", "pretrained", "quick_gelu")
-SCHEMAS = ("local-dir:", "hf-hub:")  # open_clip's model names that carry their own weights
-
-
-def open_clip_model_names():
-    """Every architecture open_clip can build by name: its shipped configs and ours (read from the config files, as
-    importing open_clip would cost this DAG build seconds)."""
-    import importlib.util
-
-    folders = [os.path.join(importlib.util.find_spec("open_clip").submodule_search_locations[0], "model_configs"),
-               os.path.join(workflow.basedir, "tripletclip", "model_configs")]
-    return {name[:-5] for folder in folders for name in os.listdir(folder) if name.endswith(".json")}
-
-
-def is_checkpoint_file(pretrained):
-    """A `pretrained` that names a file rather than an open_clip tag (tags are bare names: openai, laion2b_...)."""
-    return (os.sep in pretrained or pretrained.startswith("~") or os.path.exists(pretrained)
-            or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt")))
 
 
 def model_spec(value, where):
-    """`value`, a `models:` entry or train.init, as the spec dict every job loads (tripletclip.models.ModelSpec):
-    a key of `models:` gives that entry, a local-dir: or hf-hub: name the model, any other string a checkpoint file
-    of train.model. Checked before any job: the keys, the architecture's name, files that exist (with `~`
-    expanded). Tags and hub models are checked by the job (open_clip's registry, the hub cache)."""
-    import difflib
+    """`value`, a `models:` entry, train.init or the filter's scorer, as the spec dict every job loads: parsed by
+    tripletclip.specs.ModelSpec.parse, the one parser the jobs use too (a key of `models:`, a spec, a local-dir: or
+    hf-hub: name, a checkpoint file of train.model), and checked for what needs no torch (the architecture's name,
+    files that exist). Whether its weights load: check_loadable below."""
+    from tripletclip.specs import ModelSpec
 
-    models = config.get("models") or {}
-    if isinstance(value, str):
-        if value in models:
-            value = models[value]
-        elif value.startswith(SCHEMAS):
-            value = {"model": value}
-        elif is_checkpoint_file(value):
-            value = {"model": config["train"]["model"], "pretrained": value}
-        else:
-            close = difflib.get_close_matches(value, list(models), n=1)
-            raise ValueError(f"{where}: {value!r} is not a key of models: ({', '.join(models) or 'it is empty'})"
-                             f"{f'; did you mean {close[0]!r}?' if close else ''}, nor a local-dir:/hf-hub: model "
-                             "or a checkpoint file")
-    unknown = sorted(set(value) - set(MODEL_KEYS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)} (a model has {', '.join(MODEL_KEYS)})")
-    spec = {"model": value["model"], "pretrained": value.get("pretrained"), "quick_gelu": bool(value.get("quick_gelu"))}
-    if spec["model"].startswith("local-dir:"):
-        spec["model"] = f"local-dir:{os.path.expanduser(spec['model'].removeprefix('local-dir:'))}"
-    if spec["pretrained"] and is_checkpoint_file(spec["pretrained"]):
-        spec["pretrained"] = os.path.expanduser(spec["pretrained"])
-    if spec["pretrained"] and spec["model"].startswith(SCHEMAS):
-        raise ValueError(f"{where}: a {spec['model'].split(':')[0]}: model carries its own weights; drop "
-                         f"`pretrained: {spec['pretrained']}`")
-    name = re.sub(r"[/]", "-", spec["model"])  # open_clip reads ViT-B/32 as ViT-B-32
-    if not spec["model"].startswith(SCHEMAS) and name not in (known := open_clip_model_names()):
-        close = difflib.get_close_matches(name, sorted(known), n=3)
-        raise ValueError(f"{where}: open_clip has no model {spec['model']!r}"
-                         + (f" (did you mean {', '.join(close)}?)" if close else ""))
-    missing = [path for path in local_model_files(spec) if not os.path.exists(path)]
-    if missing:
-        raise ValueError(f"{where}: no such checkpoint file or local-dir: model {', '.join(missing)} (a relative "
-                         "path starts at the working directory)")
-    return spec
+    try:
+        spec = ModelSpec.parse(value, named=config.get("models") or {}, default_model=config["train"]["model"])
+        spec.check_names()
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    return spec.as_dict()
 
 
 def local_model_files(spec):
     """The files on disk that a model spec loads (a checkpoint, a local-dir), as inputs: its jobs rerun when they
     change."""
-    paths = [spec["model"].removeprefix("local-dir:")] if spec["model"].startswith("local-dir:") else []
-    if spec["pretrained"] and is_checkpoint_file(spec["pretrained"]):
-        paths.append(spec["pretrained"])
-    return paths
+    from tripletclip.specs import ModelSpec
+
+    return ModelSpec(**spec).local_files()
 
 
 # The models evaluated beside the trained ones, by report row: the `models:` block, and train.init when it is not

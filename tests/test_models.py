@@ -341,3 +341,23 @@ def test_model_spec_describe():
         "ViT-B-32 (weights from negclip.pth, QuickGELU)"
     assert models.ModelSpec("hf-hub:ORG/NAME").describe() == "hf-hub:ORG/NAME"
     assert models.ModelSpec("ViT-B-32").describe() == "ViT-B-32 (random weights)"
+
+
+def test_one_parser_for_the_dag_and_the_jobs(tmp_path, monkeypatch):
+    """tripletclip.specs parses a spec for rules/common.smk and for every job alike (no torch needed): `~` expanded in
+    local-dir: and checkpoint paths, a string that is neither a key, a schema nor a file refused with the closest key,
+    the architecture's name and the files checked without open_clip."""
+    from tripletclip import specs
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert specs.ModelSpec.parse("local-dir:~/m").model == f"local-dir:{tmp_path}/m"
+    assert specs.ModelSpec.parse("~/c.pt", default_model=TINY) == specs.ModelSpec(TINY, f"{tmp_path}/c.pt")
+    with pytest.raises(ValueError, match="'openai-b23' is not a key.*did you mean 'openai-b32'"):
+        specs.ModelSpec.parse("openai-b23", {"openai-b32": {"model": "ViT-B-32"}}, default_model=TINY)
+    with pytest.raises(ValueError, match="did you mean ViT-B-32"):
+        specs.ModelSpec("ViT-B32", "openai").check_names()
+    with pytest.raises(ValueError, match="no such checkpoint file.*c.pt"):
+        specs.ModelSpec.parse("~/c.pt", default_model=TINY).check_names()
+    (tmp_path / "c.pt").write_bytes(b"x")
+    specs.ModelSpec.parse("~/c.pt", default_model=TINY).check_names()
+    assert models.ModelSpec is specs.ModelSpec

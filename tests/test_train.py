@@ -267,3 +267,17 @@ def test_two_gloo_processes_train_like_one_on_the_same_global_batch(shards, tmp_
 def test_several_nodes_need_a_slurm_allocation(tmp_path):
     with pytest.raises(ValueError, match="2 nodes needs a SLURM allocation"):
         launch.launch_command(tmp_path / "spec.json", 2, 2, 1, {"PATH": os.environ["PATH"]})
+
+
+def test_training_defaults_are_set_once_in_the_schema():
+    """TrainConfig's default for every key the schema defaults is the schema's (issue 29: schema, TrainConfig and
+    config.yaml gave three values for checkpoint_every)."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(train.TrainConfig)}
+    defaults = train.TrainConfig()
+    shared = [key for key in train.DEFAULTS if key in fields]
+    assert {"checkpoint_every", "eval_every", "workers", "shuffle_buffer", "betas"} <= set(shared)
+    for key in shared:
+        value = getattr(defaults, key)
+        assert (list(value) if isinstance(value, tuple) else value) == train.DEFAULTS[key], key

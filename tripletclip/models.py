@@ -29,7 +29,6 @@ import os
 import pickle
 import shlex
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
@@ -37,12 +36,13 @@ import torch
 from safetensors.torch import save_file
 
 from . import hf_clip, io, tokenizer, torchscript
+from .specs import ModelSpec
+from .specs import schema as _schema
 
 log = logging.getLogger(__name__)
 
 MODEL_CONFIGS = Path(__file__).parent / "model_configs"
 WEIGHTS_NAME = "open_clip_model.safetensors"
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 # The containers trainers wrap a state dict in, in the order they are tried: open_clip's training checkpoints,
 # this repo's trainer (train.py `save`), DeepSpeed.
 STATE_DICT_KEYS = ("state_dict", "model", "module")
@@ -52,7 +52,6 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 HUB_CONFIG_NAME = "open_clip_config.json"
 HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip's preference order
-SCHEMAS = ("hf-hub:", "local-dir:")
 # transformers' repositories of OpenAI's weights -> open_clip's name and tag for the same weights
 OPENAI_HUB_TAGS = {"openai/clip-vit-base-patch32": "ViT-B-32-quickgelu", "openai/clip-vit-base-patch16": "ViT-B-16-quickgelu",
                    "openai/clip-vit-large-patch14": "ViT-L-14-quickgelu",
@@ -122,107 +121,6 @@ def export_local_dir(checkpoint: str, output_dir: str) -> None:
     io.write_json(staging / HUB_CONFIG_NAME, config)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Model specs
-
-
-def _schema(model: str) -> str | None:
-    """"hf-hub", "local-dir" or None (a plain open_clip name)."""
-    return next((s[:-1] for s in SCHEMAS if model.startswith(s)), None)
-
-
-def _looks_like_file(pretrained: str) -> bool:
-    """Whether `pretrained` reads as a path rather than an open_clip tag (tags are bare names like `openai`); only
-    for wording, since which one it is is decided by open_clip's registry (`_tag_cfg`)."""
-    return os.sep in pretrained or "/" in pretrained or pretrained.endswith(CHECKPOINT_SUFFIXES)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """A CLIP as a config names it (config.yaml's `models:` entries and train.init).
-
-    model: an open_clip name (ours in tripletclip/model_configs count), "hf-hub:ORG/NAME" or "local-dir:PATH".
-    pretrained: an open_clip pretrained tag of `model` (`openai`, `laion2b_s34b_b79k`, ...), or a checkpoint file
-        (.pt/.pth/.bin/.safetensors) of `model`'s architecture; None: random weights. Not allowed with hf-hub: or
-        local-dir:, which carry their own weights.
-    quick_gelu: force QuickGELU activations (open_clip's force_quick_gelu), as OpenAI-derived weights need.
-    """
-
-    model: str
-    pretrained: str | None = None
-    quick_gelu: bool = False
-
-    def __post_init__(self):
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ValueError(f"model spec: `model` must be a non-empty string, not {self.model!r}")
-        if isinstance(self.pretrained, os.PathLike):
-            object.__setattr__(self, "pretrained", os.fspath(self.pretrained))
-        if isinstance(self.pretrained, str) and self.pretrained.startswith("~"):
-            object.__setattr__(self, "pretrained", os.path.expanduser(self.pretrained))
-        if self.pretrained is not None and (not isinstance(self.pretrained, str) or not self.pretrained.strip()):
-            raise ValueError(f"model spec {self.model}: `pretrained` must be a tag or a file path, "
-                             f"not {self.pretrained!r}")
-        if self.quick_gelu is None:  # `quick_gelu: null` in YAML, or a schema default left unset
-            object.__setattr__(self, "quick_gelu", False)
-        if not isinstance(self.quick_gelu, bool):
-            raise ValueError(f"model spec {self.model}: `quick_gelu` must be true or false, not {self.quick_gelu!r}")
-        if self.pretrained is not None and _schema(self.model):
-            # open_clip would ignore it with a warning; a config that says it is almost surely not what was meant
-            raise ValueError(f"model spec {self.model}: `pretrained` ({self.pretrained}) cannot go with an "
-                             f"{_schema(self.model)}: model, whose weights are its own; drop one of them")
-
-    @classmethod
-    def parse(cls, value, named: dict | None = None, default_model: str | None = None) -> "ModelSpec":
-        """The spec that `value` names.
-
-        value: a ModelSpec (returned as is); a dict (any mapping) {model, pretrained?, quick_gelu?} (any other key -> ValueError
-        naming it); or a string: a key of `named` (the config's `models:` block, name -> dict) gives that entry,
-        "local-dir:..." / "hf-hub:..." gives {model: value}, and any other string (or os.PathLike) is a checkpoint
-        file of `default_model` -> {model: default_model, pretrained: value} (ValueError if default_model is None).
-        Anything else: ValueError."""
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cls)})
-            if unknown:
-                raise ValueError(f"model spec {value!r}: unknown key(s) {', '.join(map(str, unknown))} "
-                                 "(a spec has model, pretrained and quick_gelu)")
-            if "model" not in value:
-                raise ValueError(f"model spec {value!r}: no `model` (an open_clip name, hf-hub:ORG/NAME or "
-                                 "local-dir:PATH)")
-            return cls(**dict(value))
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        if isinstance(value, str) and value:
-            if named and value in named:
-                return cls.parse(named[value], default_model=default_model)
-            if _schema(value):
-                return cls(model=value)
-            if default_model is None:
-                known = f" (the models: block has {', '.join(named)})" if named else ""
-                raise ValueError(f"model {value!r} is not a key of the models: block{known}, an hf-hub: or "
-                                 "local-dir: model, nor, without a model name to build, a checkpoint file")
-            return cls(model=default_model, pretrained=value)
-        raise ValueError(f"a model is a models: key, a {{model, pretrained, quick_gelu}} mapping, an hf-hub: or "
-                         f"local-dir: name, or a checkpoint file; not {value!r}")
-
-    def as_dict(self) -> dict:
-        """{model, pretrained, quick_gelu}: JSON-able, for Snakemake params and evaluation JSONs."""
-        return dataclasses.asdict(self)
-
-    def describe(self) -> str:
-        """One human line, e.g. "ViT-B-32 (openai weights, QuickGELU)"."""
-        parts = []
-        if self.pretrained is not None:
-            parts.append(f"weights from {self.pretrained}" if _looks_like_file(self.pretrained)
-                         else f"{self.pretrained} weights")
-        elif not _schema(self.model):
-            parts.append("random weights")
-        if self.quick_gelu:
-            parts.append("QuickGELU")
-        return f"{self.model} ({', '.join(parts)})" if parts else self.model
 
 
 def _tag_cfg(spec: ModelSpec) -> dict:

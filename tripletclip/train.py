@@ -31,37 +31,51 @@ log = logging.getLogger(__name__)
 RESUME_NAME = "resume.pt"  # the running checkpoint; deleted once checkpoint.pt (the rule's output) is written
 
 
+def schema_defaults() -> dict:
+    """The `train:` keys' defaults as schemas/config.schema.yaml states them: the one place a training default is
+    set (the DAG fills them in when it validates the config; TrainConfig takes them for its Python callers)."""
+    import yaml
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))["properties"]["train"]["properties"]
+    return {key: value["default"] for key, value in schema.items() if "default" in value}
+
+
+SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+DEFAULTS = schema_defaults()
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    """The `train:` block of config.yaml; the defaults are TripletCLIP's (ViT-B/32 from scratch on CC3M)."""
+    """The `train:` block of config.yaml. Keys the config must give (model, steps, batch_size, lr, weight_decay,
+    warmup_steps) default to TripletCLIP's (ViT-B/32 from scratch on CC3M); the others to the schema's
+    (`DEFAULTS`)."""
 
     model: str = "ViT-B-32"
     # the model to fine-tune: a models.ModelSpec dict ({model, pretrained, quick_gelu}), a `local-dir:`/`hf-hub:`
     # name, or a checkpoint file of `model`; None: `model` from random weights, seeded
-    init: str | dict | None = None
-    lock_image: bool = False  # freeze the image tower (open_clip's lock_image_tower, as in LiT)
-    lock_text: bool = False  # freeze the text tower
+    init: str | dict | None = DEFAULTS["init"]
+    lock_image: bool = DEFAULTS["lock_image"]  # freeze the image tower (open_clip's lock_image_tower, as in LiT)
+    lock_text: bool = DEFAULTS["lock_text"]  # freeze the text tower
     steps: int = 90_000
     batch_size: int = 1024  # the global batch of anchor pairs; equal compute = steps x batch_size pairs per method
     lr: float = 5e-4
-    lr_image: float | None = None  # the image tower's learning rate; None: lr
-    lr_text: float | None = None  # the text tower's (token and positional embeddings, transformer, projection)
+    lr_image: float | None = DEFAULTS["lr_image"]  # the image tower's learning rate; None: lr
+    lr_text: float | None = DEFAULTS["lr_text"]  # the text tower's (token and positional embeddings, transformer, projection)
     weight_decay: float = 0.5
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
+    betas: tuple[float, float] = tuple(DEFAULTS["betas"])
+    eps: float = DEFAULTS["eps"]
     warmup_steps: int = 1000
-    grad_clip: float | None = 1.0
-    precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU | fp32 | bf16 | fp16 (with a grad scaler)
-    compile: bool = False
-    num_negatives: int = 1  # negative captions per caption (K); fewer in the data are masked out
+    grad_clip: float | None = DEFAULTS["grad_clip"]
+    precision: str = DEFAULTS["precision"]  # auto: bf16 autocast on GPU, fp32 on CPU | fp32 | bf16 | fp16 (with a grad scaler)
+    compile: bool = DEFAULTS["compile"]
+    num_negatives: int = DEFAULTS["num_negatives"]  # negative captions per caption (K); fewer in the data are masked out
     loss_options: dict = dataclasses.field(default_factory=dict)  # per method, e.g. {ceclip: {imc_weight: 0.3}}
-    workers: int = 4
-    threads: int | None = None
-    shuffle_buffer: int = 2000
-    cache_mb: float = 0  # keep the first epoch's decoded samples for the next ones (data.Cache); CPU runs on small sets
-    log_every: int = 10
-    eval_every: int = 500
-    checkpoint_every: int = 500
+    workers: int = DEFAULTS["workers"]
+    threads: int | None = DEFAULTS["threads"]
+    shuffle_buffer: int = DEFAULTS["shuffle_buffer"]
+    cache_mb: float = DEFAULTS["cache_mb"]  # keep the first epoch's decoded samples for the next ones (data.Cache); CPU runs on small sets
+    log_every: int = DEFAULTS["log_every"]
+    eval_every: int = DEFAULTS["eval_every"]
+    checkpoint_every: int = DEFAULTS["checkpoint_every"]
 
     @classmethod
     def from_config(cls, block: dict) -> "TrainConfig":
