@@ -151,6 +151,21 @@ if config["train"]["lock_image"] and config["train"]["lock_text"]:
     raise ValueError("train.lock_image and train.lock_text are both true: nothing would train but the logit scale")
 
 
+def training_steps():
+    """{method: steps}: train.steps each (train.budget: pairs, the paper's), or the steps that give every method the
+    costliest one's training FLOPs (budget: flops; tripletclip.flops counts them on the model's shapes, importing
+    torch and open_clip)."""
+    if not METHODS or config["train"]["budget"] == "pairs":
+        return {method: config["train"]["steps"] for method in METHODS}
+    from tripletclip import flops, models
+
+    return flops.planned_steps(config["train"], METHODS, models.model_config(INIT["model"] if INIT
+                                                                             else config["train"]["model"]))
+
+
+STEPS = training_steps()
+
+
 def report_baseline():
     """The model every other is compared with item by item (report.baseline): the config's, else the init model
     when fine-tuning, else clip when trained, else the first of train.methods, else the first model of `models:`."""

@@ -29,7 +29,7 @@ rule train:
         log_csv="results/train/{method}/seed{seed}/log.csv",
         metrics="results/train/{method}/seed{seed}/metrics.json",
     params:
-        train={**config["train"], "init": INIT},
+        train=lambda wildcards: {**config["train"], "init": INIT, "steps": STEPS[wildcards.method]},
         layout=train_layout(),  # (nodes, processes per node)
     threads: res("train", "cpus_per_task")
     # Every training starts before any export or evaluation: those short jobs then fill the cores beside the last,

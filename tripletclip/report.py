@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import io  # noqa: E402
+from . import flops, io  # noqa: E402
 from .evals import BENCHMARKS  # noqa: E402
 from .evals.sugarcrepe import CATEGORIES, GROUPS  # noqa: E402
 
@@ -246,7 +246,7 @@ def significance_markdown(table: pd.DataFrame, baseline: str, confidence: float)
 
 def markdown(summary: pd.DataFrame, statement: str, differences: pd.DataFrame | None = None,
              baseline: str = "clip", init: str | None = None,
-             init_differences: pd.DataFrame | None = None, significance: str = "") -> str:
+             init_differences: pd.DataFrame | None = None, significance: str = "", compute: str = "") -> str:
     """The budget, an overview (methods and models of `models:` x headline metrics), each method's difference to
     the init model `init` (`init_differences`, from `difference_to_init`), with several seeds each method's paired
     difference to `baseline` (`differences`, from `paired`), then one table per benchmark; mean ± sd over seeds,
@@ -254,6 +254,8 @@ def markdown(summary: pd.DataFrame, statement: str, differences: pd.DataFrame | 
     parts = [statement]
     if _trained(summary).any():
         parts.append("Mean ± standard deviation over seeds.")
+    if compute:
+        parts.append(compute)
     parts.append("### Overview\n\n" + _overview(summary))
     if init is not None and init_differences is not None and len(init_differences):
         parts.append(f"### Difference to the init model ({init})\n\nEvery method was fine-tuned from {init}: the "
@@ -281,25 +283,63 @@ def _models(named) -> str:
 
 
 def budget(metrics: list[str], named: list[str] | tuple[str, ...] = ()) -> str:
-    """The equal-compute statement, checked: every trained run must have seen the same number of anchor pairs.
+    """The equal-compute statement, checked: every trained run must have seen the same number of anchor pairs
+    (`train.budget: pairs`, the paper's), or spent the same training FLOPs within one step of its own (`flops`).
     `named`: the keys of the models of `models:` that were evaluated, stated as outside the budget; with no
     trained run (`train.methods: []`), the statement says the run evaluated only those."""
     if not metrics:
         return ("Evaluation only: no model was trained in this run"
                 + (f"; {_models(named)} evaluated as given in `models:`." if named else "."))
     runs = [io.read_json(path) for path in metrics]
-    pairs = {m["pairs_seen"] for m in runs}
-    if len(pairs) != 1:
-        raise ValueError(f"the runs were not trained at equal compute: pairs seen {sorted(pairs)}")
     m = runs[0]
     seeds = sorted({r["seed"] for r in runs})
-    statement = (f"Equal compute: every model {'trained here ' if named else ''}saw {m['pairs_seen']:,} anchor pairs "
-                 f"({m['steps']:,} steps x global batch {m['batch_size']:,}), {m['model']}, seeds "
-                 f"{', '.join(map(str, seeds))}.")
+    if m.get("budget") == "flops":
+        most = max(r["flops_total"] for r in runs)
+        off = [f"{r['method']} seed {r['seed']}" for r in runs if abs(r["flops_total"] - most) > r["flops_per_step"]]
+        if off:
+            raise ValueError(f"the runs were not trained at equal FLOPs: {', '.join(off)} differ from "
+                             f"{flops.describe(most)} by more than one step")
+        statement = (f"Equal FLOPs: every model {'trained here ' if named else ''}spent {flops.describe(most)} "
+                     f"of training (within one step of its own; counted at {m['flops_text_length']} tokens a "
+                     f"caption), at global batch {m['batch_size']:,}, {m['model']}, seeds "
+                     f"{', '.join(map(str, seeds))}; its steps, pairs and images differ by method (\"Compute\").")
+    else:
+        pairs = {r["pairs_seen"] for r in runs}
+        if len(pairs) != 1:
+            raise ValueError(f"the runs were not trained at equal compute: pairs seen {sorted(pairs)}")
+        statement = (f"Equal compute: every model {'trained here ' if named else ''}saw {m['pairs_seen']:,} anchor "
+                     f"pairs ({m['steps']:,} steps x global batch {m['batch_size']:,}), {m['model']}, seeds "
+                     f"{', '.join(map(str, seeds))}.")
     if named:
         statement += (f" The {_models(named)} of `models:` {'was' if len(named) == 1 else 'were'} evaluated as "
                       f"given, outside this budget.")
     return statement
+
+
+def compute_table(metrics: list[str]) -> str:
+    """results.md's "Compute" section: per method in the config's order (its first run; seeds spend alike), the steps, anchor pairs
+    seen, real and synthetic images and captions encoded, and the training FLOPs per step and in all
+    (tripletclip.flops); "" for runs that did not record them (trained before the count existed)."""
+    runs = [io.read_json(path) for path in metrics]
+    if not runs or any("flops_per_step" not in r for r in runs):
+        return ""
+    first = {}
+    for r in runs:
+        first.setdefault(r["method"], r)
+    rows = []
+    for r in first.values():
+        steps = r["steps"]
+        rows.append({"method": r["method"], "steps": f"{steps:,}", "pairs seen": f"{r['pairs_seen']:,}",
+                     "real images": f"{steps * r['real_images_per_step']:,}",
+                     "synthetic images": f"{steps * r['synthetic_images_per_step']:,}",
+                     "captions encoded": f"{steps * r['captions_per_step']:,}",
+                     "FLOPs / step": flops.describe(r["flops_per_step"]),
+                     "FLOPs in all": flops.describe(r["flops_total"])})
+    return ("### Compute\n\nWhat each method spent: images and captions encoded (a synthetic image is a negative "
+            "image), and the training FLOPs of forward, loss and backward, counted on the model's shapes "
+            f"(`tripletclip/flops.py`, captions at {runs[0]['flops_text_length']} tokens; the trainer cuts each "
+            "batch to its longest caption, so text FLOPs are at most this).\n\n"
+            + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True))
 
 
 def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tuple[str, int], str],
@@ -356,7 +396,8 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
         section += ("\n\n" if section else "") + papers.markdown(comparison)
     with io.atomic_path(outputs["markdown"]) as tmp:
         tmp.write_text(markdown(summary, statement, paired(long) if "clip" in trained else None, init=init,
-                                init_differences=to_init, significance=section.strip()), encoding="utf-8")
+                                init_differences=to_init, significance=section.strip(),
+                                compute=compute_table(metrics)), encoding="utf-8")
     similarity = [p for p in eval_paths if io.read_json(p)["benchmark"] == "similarity"]
     figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement), "similarity_plot": plot_similarity(similarity),
                "training_plot": plot_training(train_logs)}

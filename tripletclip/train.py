@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from . import data, io, logs, losses, models, text_tower
+from . import data, flops, io, logs, losses, models, text_tower
 from .evals import encode
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ class TrainConfig:
     log_every: int = DEFAULTS["log_every"]
     eval_every: int = DEFAULTS["eval_every"]
     checkpoint_every: int = DEFAULTS["checkpoint_every"]
+    budget: str = DEFAULTS["budget"]  # pairs | flops: how the DAG chose `steps` (tripletclip.flops)
+    flops_text_length: int | None = DEFAULTS["flops_text_length"]  # caption tokens FLOPs are counted at
 
     @classmethod
     def from_config(cls, block: dict) -> "TrainConfig":
@@ -355,7 +357,8 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     write_log(rows, out / "log.csv")
     metrics = {"method": method, "model": model_name, "steps": cfg.steps, "batch_size": cfg.batch_size,
                "pairs_seen": cfg.steps * cfg.batch_size, "seed": seed, "world_size": world,
-               "precision": train_step.precision, "seconds": round(seconds, 1), "final_loss": rows[-1]["loss"]}
+               "precision": train_step.precision, "seconds": round(seconds, 1), "final_loss": rows[-1]["loss"],
+               **compute(model_cfg, method, cfg, options)}
     if val:
         metrics["val"] = {k: rows[-1][k] for k in ("i2t_r1", "t2i_r1", "chance_r1")}
         metrics["val"]["pairs"] = len(val[0])
@@ -364,6 +367,19 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     log.info("%s seed %d: %d steps in %.0f s, final loss %.3f %s", method, seed, cfg.steps, seconds,
              rows[-1]["loss"], metrics.get("val", ""))
     return metrics
+
+
+def compute(model_cfg: dict, method: str, cfg: TrainConfig, loss_options: dict) -> dict:
+    """What a run spent, for the report's budget: per step the images encoded (real, and synthetic: the negative
+    images), the captions encoded, and the training FLOPs (tripletclip.flops, at cfg.flops_text_length tokens a
+    caption), and the run's total; the budget it was given."""
+    images, captions = flops.batch_shapes(method, cfg.batch_size, cfg.num_negatives)
+    per_step = flops.step_flops(model_cfg, method, cfg.batch_size, cfg.num_negatives, cfg.flops_text_length,
+                                loss_options)
+    return {"budget": cfg.budget, "real_images_per_step": cfg.batch_size,
+            "synthetic_images_per_step": images - cfg.batch_size, "captions_per_step": captions,
+            "flops_text_length": cfg.flops_text_length or model_cfg["text_cfg"]["context_length"],
+            "flops_per_step": per_step, "flops_total": per_step * cfg.steps}
 
 
 SPEC_HELP = """SPEC.json holds one object:
