@@ -12,7 +12,7 @@ if config["source"] in ("shapes", "tsv"):
         params:
             download=config["download"],
             shards=SHARDS,
-            num_samples=num_samples(),
+            num_samples=num_samples(config),
         threads: res("download", "cpus_per_task")
         log:
             "logs/download.log",

@@ -1,0 +1,272 @@
+"""What a config asks the DAG to do, worked out and checked before any job: the training data's shards, the trained
+runs and their steps, the models evaluated beside them, the benchmarks, the report's baseline and published rows.
+
+Plain Python over the validated config dict (rules/common.smk builds `Plan(config)` once per DAG build and its input
+functions read it), so that unit tests cover planning without Snakemake. Every check raises ValueError naming the
+config key and the fix. torch is imported only where a config asks for it (a checkpoint to check by its shapes,
+train.budget: flops, TripletData or webdataset shards to read).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from . import tables
+from .evals import BENCHMARKS as ALL_BENCHMARKS, BLIND_BENCHMARKS
+from .specs import ModelSpec
+
+# A trained run's report row: a method (train.methods); the models of `models:` may not take these names.
+METHOD_NAMES = ("clip", "negclip", "negimage", "tripletclip", "ceclip")
+MODEL_KEYS = ("model", "pretrained", "quick_gelu")
+# The key of each benchmark's config block that names real data; while it is null, the shapes analogue is built.
+REAL_DATA_KEY = {"sugarcrepe": "benchmark", "retrieval": "datasets", "zeroshot": "datasets", "aro": "datasets",
+                 "winoground": "examples", "similarity": "shards", "sugarcrepe_pp": "benchmark", "valse": "data",
+                 "vl_checklist": "benchmark", "cola": "examples", "bivlc": "examples"}
+# The text-only scorers of a run with training captions to fit on, and of one without (the length rule alone).
+BLIND_SCORERS = ("shorter", "frequent", "ngram", "novel")
+
+
+def num_samples(config: dict) -> int:
+    """The number of (image, caption) pairs to download (source: shapes or tsv)."""
+    if config["source"] == "shapes":
+        return config["world"]["num_samples"]
+    d = config["download"]
+    if not d.get("url_list") or not d.get("num_samples"):
+        raise ValueError("source: tsv needs download.url_list and download.num_samples in the config")
+    if not os.path.isfile(d["url_list"]):
+        raise ValueError(f"download.url_list: no file {d['url_list']!r} (a relative path starts at the working "
+                         "directory)")
+    # the columns, from the list's first lines, before any job runs (the download job reads it all again)
+    head = tables.read(d["url_list"], d["header"], d["columns"], d["url_col"], d["caption_col"], head=2)
+    tables.require_columns(head, d["url_list"], {"download.url_col": d["url_col"],
+                                                 "download.caption_col": d["caption_col"]})
+    return d["num_samples"]
+
+
+def shard_paths(config: dict, source: str) -> list[str]:
+    """The shards a `webdataset` or `tripletdata` source names, checked (every path there, the keys in the first
+    sample) before any job runs."""
+    from . import sources  # reads tars: imports webdataset and torch, which a shapes DAG does without
+
+    if not config[source].get("shards"):
+        raise ValueError(f"source: {source} needs {source}.shards in the config (a path, a brace pattern or a list)")
+    paths = sources.expand_shards(config[source]["shards"])
+    if source == "webdataset":
+        sources.check_webdataset(paths, config["webdataset"]["image_key"], config["webdataset"]["caption_key"])
+    else:
+        sources.check_tripletdata(paths)
+    return paths
+
+
+def source_shards(config: dict) -> tuple[list[str], list[str] | None]:
+    """(shard names, their paths when the source names existing shards, else None). The training data's shards: of
+    the download (shapes, tsv), of COCO's pairs (coco), or the source's own (webdataset, tripletdata)."""
+    source = config["source"]
+    if source in ("shapes", "tsv"):
+        count = -(-num_samples(config) // config["download"]["samples_per_shard"])
+        return [f"{i:05d}" for i in range(count)], None
+    if source == "coco":
+        from . import sources
+
+        c = config["coco"]
+        if not c.get("annotations") or not c.get("image_dir"):
+            raise ValueError("source: coco needs coco.annotations (Karpathy's dataset_coco.json) and coco.image_dir")
+        pairs = sources.check_coco(c["annotations"], c["image_dir"], c["splits"])
+        return [f"{i:05d}" for i in range(-(-pairs // c["samples_per_shard"]))], None
+    paths = shard_paths(config, source)
+    return [f"{i:05d}" for i in range(len(paths))], paths
+
+
+def model_spec(config: dict, value, where: str) -> dict:
+    """`value`, a `models:` entry, train.init or the filter's scorer, as the spec dict every job loads: parsed by
+    ModelSpec.parse, the one parser the jobs use too (a key of `models:`, a spec, a local-dir: or hf-hub: name, a
+    checkpoint file of train.model), and checked for what needs no torch (the architecture's name, files that
+    exist). Whether its weights load: `check_loadable`."""
+    try:
+        spec = ModelSpec.parse(value, named=config.get("models") or {}, default_model=config["train"]["model"])
+        spec.check_names()
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    return spec.as_dict()
+
+
+def local_model_files(spec: dict) -> list[str]:
+    """The files on disk that a model spec loads (a checkpoint, a local-dir), as inputs: its jobs rerun when they
+    change."""
+    return ModelSpec(**spec).local_files()
+
+
+def check_loadable(specs: dict[str, dict]) -> None:
+    """Refuse, before any job, a model that would not load: each spec's checkpoint (file, local-dir: folder of any
+    layout, cached hf-hub: snapshot) checked by its keys and shapes against the architecture without reading its
+    weights (tripletclip.models.check_loadable; it imports torch and open_clip, so only when there is a model)."""
+    if not specs:
+        return
+    from . import models
+
+    for where, spec in specs.items():
+        try:
+            models.check_loadable(spec, name=where)
+        except (ValueError, FileNotFoundError, RuntimeError) as e:  # each names `where`
+            raise ValueError(str(e)) from None
+
+
+def has_real_data(config: dict, benchmark: str) -> bool:
+    """Whether `benchmark`'s eval block names real data (zero-shot: ImageFolder datasets or CLIP_benchmark's)."""
+    block = config["eval"][benchmark]
+    return bool(block.get(REAL_DATA_KEY[benchmark]) or (benchmark == "zeroshot" and block.get("clip_benchmark")))
+
+
+def benchmark_paths(config: dict, benchmark: str) -> list[tuple[str, str]]:
+    """(config key, path) of every file or folder of real data that `benchmark`'s eval block names."""
+    block, key = config["eval"][benchmark], f"eval.{benchmark}"
+    if benchmark in ("retrieval", "zeroshot", "aro"):
+        paths = [(f"{key}.datasets.{name}.{field}", dataset[field]) for name, dataset in
+                 (block["datasets"] or {}).items() for field in ("annotations", "image_dir") if dataset.get(field)]
+        if benchmark == "zeroshot" and block.get("clip_benchmark"):
+            from .evals.zeroshot import clip_benchmark_paths  # its torch import: only when asked for
+
+            paths += clip_benchmark_paths(block)
+        return paths
+    if benchmark == "similarity":
+        return [(f"{key}.shards", shard) for shard in block["shards"]]
+    if benchmark == "valse":
+        dirs = [(f"{key}.image_dirs.{k}", p) for k, v in (block.get("image_dirs") or {}).items()
+                for p in ([v] if isinstance(v, str) else v)]
+        return [(f"{key}.{f}", block[f]) for f in ("data", "image_dir") if block.get(f)] + dirs
+    fields = {"sugarcrepe": ("benchmark", "image_dir"), "winoground": ("examples", "image_dir"),
+              "sugarcrepe_pp": ("benchmark", "image_dir"), "vl_checklist": ("benchmark", "image_root"),
+              "cola": ("examples", "image_dir"), "bivlc": ("examples",)}[benchmark]
+    return [(f"{key}.{field}", block[field]) for field in fields if block.get(field)]
+
+
+class Plan:
+    """The jobs a config asks for, checked; built once per DAG build (rules/common.smk).
+
+    methods, seeds, runs ("{method}/seed{seed}", one trained model each); shards (names) and shard_paths (the
+    source's own shards, else None); benchmarks (in suite order); eval_models ({report row: spec dict}: the models of
+    `models:`, and train.init as "init" when it is none of those); init (its spec dict) and init_row; filter_spec;
+    steps ({method: steps}, `train.budget`); blind (the benchmarks with text-only rows) and blind_models; baseline
+    (report.baseline's row); published ({row: [architecture, pretrained]})."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        t = config["train"]
+        self.methods, self.seeds = list(t["methods"]), list(t["seeds"])
+        self.runs = [f"{method}/seed{seed}" for method in self.methods for seed in self.seeds]
+        # An evaluation-only run (train.methods: []) needs no training data, so its source is not read.
+        self.shards, self.shard_paths = source_shards(config) if self.methods else ([], None)
+        self.benchmarks = [b for b in ALL_BENCHMARKS if b in config["eval"]["benchmarks"]]
+        self._models()
+        self.filter_spec = None
+        if self.methods and config["filter"]["enabled"]:
+            self.filter_spec = model_spec(config, {k: config["filter"][k] for k in MODEL_KEYS}, "filter")
+        check_loadable({**{f"models.{name}": spec for name, spec in self.eval_models.items() if name != "init"},
+                        **({"train.init": self.init} if self.init_row == "init" else {}),
+                        **({"filter": self.filter_spec} if self.filter_spec else {})})
+        if not self.runs and not self.eval_models:
+            raise ValueError("nothing to run: train.methods is empty and models: names no model to evaluate")
+        if t["lock_image"] and t["lock_text"]:
+            raise ValueError("train.lock_image and train.lock_text are both true: nothing would train but the logit "
+                             "scale")
+        self.steps = self._steps()
+        self.baseline = self._baseline()
+        self.published = self._published()
+        self.blind = [b for b in BLIND_BENCHMARKS if b in self.benchmarks]
+        self.blind_models = [f"blind-{name}" for name in (BLIND_SCORERS if self.methods else BLIND_SCORERS[:1])]
+        self.check_benchmark_data()
+        if self.methods:
+            self.check_no_training_on_test_data()
+
+    def _models(self) -> None:
+        """The models evaluated beside the trained ones, by report row: the `models:` block, and train.init when it
+        is not one of those (its row is then "init"). A row's name is also its file name, so none may be a
+        method's."""
+        config = self.config
+        self.eval_models = {name: model_spec(config, value, f"models.{name}")
+                            for name, value in (config.get("models") or {}).items()}
+        init = config["train"]["init"]
+        self.init = model_spec(config, init, "train.init") if self.methods and init else None
+        self.init_row = None
+        if self.init:
+            self.init_row = next((name for name in self.eval_models if init == name), "init")
+            if self.init_row == "init":
+                if "init" in self.eval_models:
+                    raise ValueError("models: `init` is the report's row for train.init; name that model otherwise")
+                self.eval_models["init"] = self.init
+        for name in self.eval_models:
+            if name in METHOD_NAMES or name.startswith("blind-"):
+                raise ValueError(f"models: {name!r} is a method's or a blind scorer's name (its report row); name "
+                                 "that model otherwise")
+
+    def _steps(self) -> dict[str, int]:
+        """{method: steps}: train.steps each (train.budget: pairs, the paper's), or the steps that give every method
+        the costliest one's training FLOPs (budget: flops; tripletclip.flops counts them on the model's shapes,
+        importing torch and open_clip)."""
+        t = self.config["train"]
+        if not self.methods or t["budget"] == "pairs":
+            return {method: t["steps"] for method in self.methods}
+        from . import flops, models
+
+        return flops.planned_steps(t, self.methods, models.model_config(self.init["model"] if self.init
+                                                                        else t["model"]))
+
+    def rows(self) -> list[str]:
+        """The report's rows of models: the methods trained, then the models of `models:`."""
+        return self.methods + list(self.eval_models)
+
+    def _baseline(self) -> str:
+        """The model every other is compared with item by item (report.baseline): the config's, else the init model
+        when fine-tuning, else clip when trained, else the first of train.methods, else the first model of
+        `models:`."""
+        rows = self.rows()
+        chosen = self.config["report"]["baseline"]
+        if chosen is not None and chosen not in rows:
+            raise ValueError(f"report.baseline: {chosen!r} is neither a method of train.methods nor a model of "
+                             f"models: ({', '.join(rows)})")
+        return chosen or self.init_row or ("clip" if "clip" in self.methods else rows[0])
+
+    def _published(self) -> dict[str, list[str]]:
+        """{report row: [architecture, pretrained]} of the rows with published numbers (tripletclip.published): the
+        models of `models:` by architecture and tag, and the rows report.published names, refused when unknown."""
+        from . import published
+
+        chosen = self.config["report"]["published"]
+        rows = self.rows()
+        unknown = [row for row in chosen if row not in rows]
+        if unknown:
+            raise ValueError(f"report.published: {', '.join(map(repr, unknown))} is neither a method of "
+                             f"train.methods nor a model of models: ({', '.join(rows)})")
+        return {row: list(key) for row, key in published.matches(self.eval_models, chosen, published.load()).items()}
+
+    def has_real_data(self, benchmark: str) -> bool:
+        return has_real_data(self.config, benchmark)
+
+    def check_benchmark_data(self) -> None:
+        """Refuse, before any job, real benchmark data that is not there (a glob must match something)."""
+        missing = [f"{key}: {path}" for benchmark in self.benchmarks if self.has_real_data(benchmark)
+                   for key, path in benchmark_paths(self.config, benchmark)
+                   if not glob.glob(os.path.expanduser(path))]
+        if missing:
+            raise ValueError("no such benchmark data (a relative path starts at the working directory; README, "
+                             "\"Evaluation and the report\", says where each comes from): " + "; ".join(missing))
+
+    def check_no_training_on_test_data(self) -> None:
+        """Refuse training data that a benchmark evaluates on: TripletData shards that the similarity benchmark
+        reads, or a COCO split that a retrieval dataset of the same split file tests on."""
+        config = self.config
+
+        def same(a, b):
+            return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+
+        if "similarity" in self.benchmarks and config["eval"]["similarity"].get("shards") and self.shard_paths:
+            both = [s for s in config["eval"]["similarity"]["shards"] if any(same(s, t) for t in self.shard_paths)]
+            if both:
+                raise ValueError(f"eval.similarity.shards holds training shards: {', '.join(both)}")
+        if config["source"] == "coco" and "retrieval" in self.benchmarks:
+            for name, dataset in (config["eval"]["retrieval"].get("datasets") or {}).items():
+                if same(dataset["annotations"], config["coco"]["annotations"]) and dataset.get("split", "test") in \
+                        config["coco"]["splits"]:
+                    raise ValueError(f"coco.splits trains on {dataset.get('split', 'test')!r}, the split that "
+                                     f"eval.retrieval.datasets.{name} tests on")
