@@ -1,4 +1,5 @@
 import os
+import re
 
 from snakemake.utils import validate
 
@@ -14,7 +15,8 @@ validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 # Everything the config asks for, worked out and checked before any job (tripletclip/plan.py); the input functions
 # below read it.
 PLAN = Plan(config)
-METHODS, SEEDS, RUNS = PLAN.methods, PLAN.seeds, PLAN.runs  # one trained model per method and seed
+METHODS, SEEDS, RUNS = PLAN.methods, PLAN.seeds, PLAN.runs  # one trained model per arm (method) and seed
+ARMS = PLAN.arms
 SHARDS, SHARD_PATHS = PLAN.shards, PLAN.shard_paths
 BENCHMARKS = PLAN.benchmarks
 EVAL_MODELS, INIT, INIT_ROW, FILTER_SPEC = PLAN.eval_models, PLAN.init, PLAN.init_row, PLAN.filter_spec
@@ -26,7 +28,7 @@ has_real_data = PLAN.has_real_data
 
 
 wildcard_constraints:
-    method="clip|negclip|negimage|tripletclip|ceclip",  # the schema's train.methods
+    method="|".join(map(re.escape, ARMS)) or "(?!)",  # the arms: train.methods and train.arms
     model="[A-Za-z0-9][A-Za-z0-9_.-]*",  # a key of models: (the schema's pattern)
     seed=r"\d+",
     shard=r"\d+",

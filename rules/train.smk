@@ -17,7 +17,7 @@ rule training_set:
 
 
 rule train:
-    """One model per method and seed, all at equal compute (same steps, global batch, data order, initialization).
+    """One model per arm (a method, or an arm of train.arms) and seed, all at equal compute (same steps, global batch, data order, initialization).
     Resumes by itself from results/train/{method}/seed{seed}/resume.pt when a previous attempt left one. Several GPUs
     (or train.processes on CPU) start one process each: torchrun on one machine, srun inside a SLURM job."""
     input:
@@ -30,6 +30,7 @@ rule train:
         metrics="results/train/{method}/seed{seed}/metrics.json",
     params:
         train=lambda wildcards: {**config["train"], "init": INIT, "steps": STEPS[wildcards.method]},
+        loss=lambda wildcards: ARMS[wildcards.method]["loss"],
         layout=train_layout(),  # (nodes, processes per node)
     threads: res("train", "cpus_per_task")
     # Every training starts before any export or evaluation: those short jobs then fill the cores beside the last,

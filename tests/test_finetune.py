@@ -263,7 +263,7 @@ def write_foreign_weights(directory, folder=False):
     (lambda c, d: c["train"].update(init=write_foreign_weights(d)), "model 'train.init' (ViT-Tiny-P16-64"),
     (lambda c, d: c.update(models={"hf": {"model": f"local-dir:{write_foreign_weights(d, folder=True)}"}}),
      "model 'models.hf' (local-dir:"),
-    (lambda c, d: c.update(models={"clip": {"model": TINY}}), "is a method's or a blind scorer's name"),
+    (lambda c, d: c.update(models={"clip": {"model": TINY}}), "is a method's, an arm's or a blind scorer's name"),
     (lambda c, d: c.update(models={"m": {"model": TINY, "pretraind": "openai"}}), "pretraind"),
     (lambda c, d: c["train"].update(init={"model": TINY, "pretraind": "x.pt"}), "'pretraind' was unexpected"),
     (lambda c, d: (c.update(models={"openai-b32": {"model": "ViT-B-32-quickgelu", "pretrained": "openai"}}),

@@ -3,6 +3,7 @@ count by hand of the tiny model's matrix products for every loss; equal-FLOPs bu
 
 import re
 
+import pandas as pd
 import pytest
 
 from tripletclip import flops, models
@@ -57,34 +58,43 @@ def test_equal_flops_steps_agree_within_one_step():
 def test_planned_steps_follow_the_budget():
     train = {"budget": "pairs", "steps": 100, "batch_size": 8, "num_negatives": 1, "flops_text_length": 12,
              "loss_options": {}}
-    methods = ["clip", "tripletclip"]
-    assert flops.planned_steps(train, methods, models.model_config(TINY)) == {"clip": 100, "tripletclip": 100}
-    steps = flops.planned_steps({**train, "budget": "flops"}, methods, models.model_config(TINY))
-    per_step = {m: flops.step_flops(models.model_config(TINY), m, 8, 1, 12) for m in methods}
-    assert steps == flops.equal_flops_steps(per_step, 100) and steps["tripletclip"] == 100 < steps["clip"]
+    arms = {"clip": "clip", "tripletclip": "tripletclip", "negclip_pp": "negclip"}
+    assert flops.planned_steps(train, arms, models.model_config(TINY)) == dict.fromkeys(arms, 100)
+    steps = flops.planned_steps({**train, "budget": "flops"}, arms, models.model_config(TINY))
+    per_step = {arm: flops.step_flops(models.model_config(TINY), loss, 8, 1, 12) for arm, loss in arms.items()}
+    assert steps == flops.equal_flops_steps(per_step, 100) and steps["tripletclip"] == 100 < steps["negclip_pp"]
 
 
 @pytest.mark.slow
-def test_a_flops_budget_trains_each_method_to_the_same_flops_and_the_report_says_so(tmp_path):
+def test_a_flops_budget_trains_each_arm_to_the_same_flops_and_the_report_says_so(tmp_path):
+    """Two methods and an arm of train.arms (NegCLIP's loss under another name) at equal FLOPs: each trains its own
+    loss for its own steps, is evaluated under its name, and the report's statement and Compute table say so."""
     import yaml
 
     from helpers.dag import snakemake, tiny_config
     from tripletclip import io, report
 
     config = tiny_config()
-    config["train"].update(methods=["clip", "tripletclip"], seeds=[0], budget="flops", flops_text_length=12)
+    config["train"].update(methods=["clip", "tripletclip"], seeds=[0], budget="flops", flops_text_length=12,
+                           arms={"negclip_pp": {"loss": "negclip"}})
+    config["eval"]["benchmarks"] = ["sugarcrepe"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    paths = [f"results/train/{m}/seed0/metrics.json" for m in ("clip", "tripletclip")]
-    result = snakemake(tmp_path, *paths)
+    arms = ("clip", "tripletclip", "negclip_pp")
+    paths = [f"results/train/{arm}/seed0/metrics.json" for arm in arms]
+    result = snakemake(tmp_path, *paths, "results/eval/sugarcrepe/negclip_pp/seed0.json")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    runs = [io.read_json(tmp_path / p) for p in paths]
-    clip, triplet = runs
-    assert triplet["steps"] == config["train"]["steps"] < clip["steps"]
-    assert abs(clip["flops_total"] - triplet["flops_total"]) <= clip["flops_per_step"] / 2
+    clip, triplet, arm = [io.read_json(tmp_path / p) for p in paths]
+    assert triplet["steps"] == config["train"]["steps"] < arm["steps"] < clip["steps"]
+    for run in (clip, arm):
+        assert abs(run["flops_total"] - triplet["flops_total"]) <= run["flops_per_step"] / 2
+    assert (arm["method"], arm["loss"], "loss" in clip) == ("negclip_pp", "negclip", False)
+    assert {"i2t", "t2i"} <= set(pd.read_csv(tmp_path / "results/train/negclip_pp/seed0/log.csv").columns)
     assert (clip["synthetic_images_per_step"], triplet["synthetic_images_per_step"]) == (0, 16)
-    assert triplet["captions_per_step"] == 32 and triplet["flops_text_length"] == 12
+    assert triplet["captions_per_step"] == 32 == arm["captions_per_step"] and triplet["flops_text_length"] == 12
+    assert io.read_json(tmp_path / "results/eval/sugarcrepe/negclip_pp/seed0.json")["method"] == "negclip_pp"
     statement = report.budget([str(tmp_path / p) for p in paths])
     assert statement.startswith("Equal FLOPs: every model spent") and "12 tokens a caption" in statement
     table = report.compute_table([str(tmp_path / p) for p in paths])
     assert re.search(rf"\| clip\s+\| {clip['steps']}\s+\| {clip['steps'] * 16}\s+\|", table), table
     assert re.search(r"\| tripletclip\s+\| 4\s+\| 64\s+\| 64\s+\| 64\s+\| 128\s+\|", table), table
+    assert re.search(rf"\| negclip_pp\s+\| {arm['steps']}\s+\|", table), table

@@ -57,13 +57,26 @@ def test_the_init_model_is_a_row():
 def test_a_flops_budget_plans_the_steps_flops_gives():
     c = config(train={"budget": "flops", "methods": ["clip", "tripletclip"]})
     plan = Plan(c)
-    assert plan.steps == flops.planned_steps(c["train"], ["clip", "tripletclip"],
+    assert plan.steps == flops.planned_steps(c["train"], {"clip": "clip", "tripletclip": "tripletclip"},
                                              models.model_config(c["train"]["model"]))
     assert plan.steps["tripletclip"] == c["train"]["steps"] < plan.steps["clip"]
 
 
+def test_arms_are_named_models_of_a_loss_beside_the_methods():
+    plan = Plan(config(train={"methods": ["clip", "tripletclip"], "seeds": [0],
+                              "arms": {"negclip_pp": {"loss": "negclip"}, "laclip": {"loss": "clip"}}}))
+    assert plan.arms == {"clip": {"loss": "clip"}, "tripletclip": {"loss": "tripletclip"},
+                         "negclip_pp": {"loss": "negclip"}, "laclip": {"loss": "clip"}}
+    assert plan.runs == ["clip/seed0", "tripletclip/seed0", "negclip_pp/seed0", "laclip/seed0"]
+    assert plan.methods == list(plan.arms) and plan.baseline == "clip"
+    with pytest.raises(ValueError, match="'negclip_pp' is a method's, an arm's"):
+        Plan(config(train={"arms": {"negclip_pp": {"loss": "negclip"}}}, models={"negclip_pp": {"model": "RN50"}}))
+    with pytest.raises(ValueError, match="train.arms: 'clip' is also in train.methods"):
+        Plan(config(train={"arms": {"clip": {"loss": "negclip"}}}))
+
+
 @pytest.mark.parametrize("blocks, message", [
-    ({"models": {"clip": {"model": "ViT-Tiny-P16-64"}}}, "'clip' is a method's or a blind scorer's name"),
+    ({"models": {"clip": {"model": "ViT-Tiny-P16-64"}}}, "'clip' is a method's, an arm's or a blind scorer's name"),
     ({"train": {"methods": []}}, "nothing to run"),
     ({"report": {"baseline": "openai"}}, "report.baseline: 'openai' is neither"),
     ({"models": {"m": {"model": "ViT-B32"}}}, "models.m: open_clip has no model 'ViT-B32' (did you mean ViT-B-32"),

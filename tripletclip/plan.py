@@ -141,11 +141,22 @@ def benchmark_paths(config: dict, benchmark: str) -> list[tuple[str, str]]:
     return [(f"{key}.{field}", block[field]) for field in fields if block.get(field)]
 
 
+def arms(train: dict) -> dict[str, dict]:
+    """{arm: {"loss": method}}: each method of train.methods as the arm of its own name, then train.arms in the
+    config's order. An arm is a trained model, a row of the report. ValueError for an arm that repeats a method."""
+    both = [name for name in train.get("arms") or {} if name in train["methods"]]
+    if both:
+        raise ValueError(f"train.arms: {', '.join(map(repr, both))} is also in train.methods, which trains it with its "
+                         "own loss; name the arm otherwise")
+    return {**{method: {"loss": method} for method in train["methods"]}, **(train.get("arms") or {})}
+
+
 class Plan:
     """The jobs a config asks for, checked; built once per DAG build (rules/common.smk).
 
     methods, seeds, runs ("{method}/seed{seed}", one trained model each); shards (names) and shard_paths (the
-    source's own shards, else None); benchmarks (in suite order); eval_models ({report row: spec dict}: the models of
+    source's own shards, else None); arms ({arm: {"loss": method}}, `arms`; `methods` is their names);
+    benchmarks (in suite order); eval_models ({report row: spec dict}: the models of
     `models:`, and train.init as "init" when it is none of those); init (its spec dict) and init_row; filter_spec;
     steps ({method: steps}, `train.budget`); blind (the benchmarks with text-only rows) and blind_models; baseline
     (report.baseline's row); published ({row: [architecture, pretrained]})."""
@@ -153,7 +164,8 @@ class Plan:
     def __init__(self, config: dict):
         self.config = config
         t = config["train"]
-        self.methods, self.seeds = list(t["methods"]), list(t["seeds"])
+        self.arms = arms(t)
+        self.methods, self.seeds = list(self.arms), list(t["seeds"])
         self.runs = [f"{method}/seed{seed}" for method in self.methods for seed in self.seeds]
         # An evaluation-only run (train.methods: []) needs no training data, so its source is not read.
         self.shards, self.shard_paths = source_shards(config) if self.methods else ([], None)
@@ -196,21 +208,21 @@ class Plan:
                     raise ValueError("models: `init` is the report's row for train.init; name that model otherwise")
                 self.eval_models["init"] = self.init
         for name in self.eval_models:
-            if name in METHOD_NAMES or name.startswith("blind-"):
-                raise ValueError(f"models: {name!r} is a method's or a blind scorer's name (its report row); name "
-                                 "that model otherwise")
+            if name in METHOD_NAMES or name in self.arms or name.startswith("blind-"):
+                raise ValueError(f"models: {name!r} is a method's, an arm's or a blind scorer's name (its report "
+                                 "row); name that model otherwise")
 
     def _steps(self) -> dict[str, int]:
-        """{method: steps}: train.steps each (train.budget: pairs, the paper's), or the steps that give every method
-        the costliest one's training FLOPs (budget: flops; tripletclip.flops counts them on the model's shapes,
+        """{arm: steps}: train.steps each (train.budget: pairs, the paper's), or the steps that give every arm the
+        costliest one's training FLOPs (budget: flops; tripletclip.flops counts them on the model's shapes,
         importing torch and open_clip)."""
         t = self.config["train"]
         if not self.methods or t["budget"] == "pairs":
             return {method: t["steps"] for method in self.methods}
         from . import flops, models
 
-        return flops.planned_steps(t, self.methods, models.model_config(self.init["model"] if self.init
-                                                                        else t["model"]))
+        return flops.planned_steps(t, {arm: spec["loss"] for arm, spec in self.arms.items()},
+                                   models.model_config(self.init["model"] if self.init else t["model"]))
 
     def rows(self) -> list[str]:
         """The report's rows of models: the methods trained, then the models of `models:`."""

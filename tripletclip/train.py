@@ -252,8 +252,9 @@ class Step:
 
 
 def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, seed: int,
-          val_shard: str | None = None, stop_after: int | None = None) -> dict | None:
-    """Train with loss `method`; writes checkpoint.pt, log.csv, metrics.json and tensorboard/ in `output_dir`.
+          val_shard: str | None = None, stop_after: int | None = None, arm: str | None = None) -> dict | None:
+    """Train with loss `method` as arm `arm` (the model's name in metrics.json and the report; default: the
+    method's); writes checkpoint.pt, log.csv, metrics.json and tensorboard/ in `output_dir`.
 
     Resumes from output_dir/resume.pt when it exists (written every cfg.checkpoint_every steps). `stop_after` stops
     after that many steps as if killed (tests). Returns the metrics on rank 0 (None elsewhere or when stopped)."""
@@ -315,7 +316,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
         with io.atomic_path(path) as tmp:
             torch.save(state, tmp)
 
-    progress = tqdm(total=cfg.steps, initial=step, desc=f"train {method}", unit="step", mininterval=2,
+    progress = tqdm(total=cfg.steps, initial=step, desc=f"train {arm or method}", unit="step", mininterval=2,
                     disable=rank != 0)
     window_start, window_step = time.time(), step
     while step < cfg.steps:
@@ -355,7 +356,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     writer.close()
     save(out / "checkpoint.pt", final=True)
     write_log(rows, out / "log.csv")
-    metrics = {"method": method, "model": model_name, "steps": cfg.steps, "batch_size": cfg.batch_size,
+    metrics = {"method": arm or method, **({"loss": method} if arm and arm != method else {}), "model": model_name, "steps": cfg.steps, "batch_size": cfg.batch_size,
                "pairs_seen": cfg.steps * cfg.batch_size, "seed": seed, "world_size": world,
                "precision": train_step.precision, "seconds": round(seconds, 1), "final_loss": rows[-1]["loss"],
                **compute(model_cfg, method, cfg, options)}
@@ -364,7 +365,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
         metrics["val"]["pairs"] = len(val[0])
     io.write_json(out / "metrics.json", metrics)
     resume.unlink(missing_ok=True)
-    log.info("%s seed %d: %d steps in %.0f s, final loss %.3f %s", method, seed, cfg.steps, seconds,
+    log.info("%s seed %d: %d steps in %.0f s, final loss %.3f %s", arm or method, seed, cfg.steps, seconds,
              rows[-1]["loss"], metrics.get("val", ""))
     return metrics
 
@@ -386,7 +387,8 @@ SPEC_HELP = """SPEC.json holds one object:
   "shards"      the packed triplet shards to train on (a list of .tar paths: jpg, txt, neg.jpg, neg.txt, or
                 TripletData's image, caption, neg_image, neg_caption)
   "output_dir"  where checkpoint.pt, log.csv, metrics.json and tensorboard/ go (and resume.pt while it runs)
-  "method"      one of {methods}
+  "method"      the loss, one of {methods}
+  "arm"         the trained model's name (its report row), or null: the method's
   "seed"        the run's seed (initial weights and data order)
   "val_shard"   a shard of (jpg, txt) pairs for the in-distribution retrieval check, or null
   "train"       the train: block of config.yaml ({fields}); other keys are ignored
@@ -407,6 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = io.read_json(parser.parse_args(argv).spec)
     logs.setup()
     train(spec["shards"], spec["output_dir"], spec["method"], TrainConfig.from_config(spec["train"]), spec["seed"],
+          arm=spec.get("arm"),
           val_shard=spec.get("val_shard"))
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -7,10 +7,10 @@ from tripletclip import io, launch, logs
 def main(smk):
     logs.setup(smk.log[0])
     nodes, per_node = smk.params.layout
-    launch.run(io.read_json(smk.input.shards)["shards"], os.path.dirname(smk.output.checkpoint), smk.wildcards.method,
+    launch.run(io.read_json(smk.input.shards)["shards"], os.path.dirname(smk.output.checkpoint), smk.params.loss,
                {**smk.params.train, "threads": smk.threads}, int(smk.wildcards.seed),
                val_shard=smk.input.val[0] if smk.input.val else None, nodes=nodes, processes_per_node=per_node,
-               log_path=smk.log[0])
+               log_path=smk.log[0], arm=smk.wildcards.method)
 
 
 if __name__ == "__main__":
