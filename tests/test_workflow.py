@@ -57,8 +57,10 @@ def test_dag_writes_the_report(run):
     markdown = (run / "results/report/results.md").read_text(encoding="utf-8")
     assert "Replace obj" in markdown and "tripletclip" in markdown and " ± " in markdown
     assert "every model saw 64 anchor pairs (4 steps x global batch 16)" in markdown
-    # the overview, each method against CLIP seed by seed, item by item, then each benchmark
-    assert markdown.count("### ") == 3 + len(BENCHMARKS) and "### Difference to clip, paired by seed" in markdown
+    # the compute, the overview, each method against CLIP seed by seed, item by item, then each benchmark
+    assert markdown.count("### ") == 4 + len(BENCHMARKS) and "### Difference to clip, paired by seed" in markdown
+    compute = markdown.split("### Compute")[1].split("###")[0]
+    assert markdown.index("### Compute") < markdown.index("### Overview") and "| tripletclip " in compute
     assert "### Is the difference real? Each model against clip" in markdown and "(browse.html)" in markdown
     overview = markdown.split("### Overview")[1].split("###")[0]
     assert "sugarcrepe/avg" in overview and "winoground/group" in overview and "sugarcrepe/swap_obj" not in overview
