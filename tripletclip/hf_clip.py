@@ -227,6 +227,18 @@ def weight_files(folder: str | os.PathLike) -> list[Path]:
     raise FileNotFoundError(f"{folder}: no weights ({' or '.join(WEIGHTS)}, or a sharded index of them)")
 
 
+def torch_load(path) -> object:
+    """torch.load(path, weights_only=True) on the CPU, memory-mapped where the file allows it (torch's zip format:
+    only what is used is read; files of its legacy format cannot be). pickle.UnpicklingError for a pickle that needs
+    more than tensors and plain containers."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:
+        if "mmap" not in str(e):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def read_tensors(path: Path, meta: bool = False) -> dict[str, torch.Tensor]:
     """The tensors of one weight file (safetensors, or a pickle read with weights_only). meta: only their shapes and
     dtypes, as meta tensors, from the safetensors header or a memory-mapped pickle (no weights read)."""
@@ -238,12 +250,7 @@ def read_tensors(path: Path, meta: bool = False) -> dict[str, torch.Tensor]:
             return {k: f.get_tensor(k) for k in f.keys()}
     import pickle
     try:
-        try:  # memory-mapped: only what is used is read; files of torch's legacy format cannot be
-            tensors = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as e:
-            if "mmap" not in str(e):
-                raise
-            tensors = torch.load(path, map_location="cpu", weights_only=True)
+        tensors = torch_load(path)
     except pickle.UnpicklingError as e:
         raise ValueError(f"{path} is refused: it holds more than weights, and unpickling it could run code from the "
                          f"file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None

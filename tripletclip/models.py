@@ -205,12 +205,7 @@ def _read_checkpoint(path: str | os.PathLike, meta: bool = False) -> tuple[dict[
             state_dict.pop(key, None)
         return state_dict, None
     try:
-        try:  # memory-mapped where the file allows it (torch's zip format): only what is used is read
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as e:
-            if "mmap" not in str(e):
-                raise
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = hf_clip.torch_load(path)
     except pickle.UnpicklingError as e:
         reason = str(e).strip().splitlines()
         reason = next((line for line in reason if "Unsupported global" in line or "GLOBAL" in line),
