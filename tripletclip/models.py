@@ -36,12 +36,12 @@ import torch
 from safetensors.torch import save_file
 
 from . import hf_clip, io, tokenizer, torchscript
-from .specs import ModelSpec
+from .specs import OUR_CONFIGS, ModelSpec
 from .specs import schema as _schema
 
 log = logging.getLogger(__name__)
 
-MODEL_CONFIGS = Path(__file__).parent / "model_configs"
+MODEL_CONFIGS = OUR_CONFIGS
 WEIGHTS_NAME = "open_clip_model.safetensors"
 # The containers trainers wrap a state dict in, in the order they are tried: open_clip's training checkpoints,
 # this repo's trainer (train.py `save`), DeepSpeed.
@@ -640,7 +640,6 @@ def _load_hf(folder: Path, spec: ModelSpec, device) -> Loaded:
     activation from its config.json files (QuickGELU also when spec.quick_gelu), its weights mapped key by key and
     loaded strictly, its preprocessor_config.json's resize, crop, mean and std, open_clip's tokenizer (the same BPE)
     at the tokenizer's context length."""
-    open_clip = open_clip_with_our_configs()
     from open_clip.tokenizer import SimpleTokenizer
     from open_clip.transform import PreprocessCfg, image_transform_v2
     from torchvision.transforms import InterpolationMode, Resize
@@ -665,7 +664,6 @@ def _load_hf(folder: Path, spec: ModelSpec, device) -> Loaded:
     if pp["resize"] != pp["size"]:  # CLIPImageProcessor's resize of the shortest edge before its crop
         preprocess_val.transforms[0] = Resize(pp["resize"], interpolation=InterpolationMode(pp["interpolation"]))
     context = hf_clip.context_length(folder, model_cfg)
-    del open_clip
     return Loaded(model=model.to(device).eval(), preprocess_train=preprocess_train, preprocess_val=preprocess_val,
                   tokenizer=tokenizer.Tokenizer(SimpleTokenizer(context_length=context)), model_cfg=model_cfg,
                   spec=spec)
