@@ -17,6 +17,8 @@ validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 PLAN = Plan(config)
 METHODS, SEEDS, RUNS = PLAN.methods, PLAN.seeds, PLAN.runs  # one trained model per arm (method) and seed
 ARMS = PLAN.arms
+# The negative sets: main (the negate block's) and those of negate.sets an arm reads, with the images some arm needs.
+NEG_SETS, USED_SETS, IMAGE_SETS = PLAN.sets, PLAN.used_sets, PLAN.image_sets
 SHARDS, SHARD_PATHS = PLAN.shards, PLAN.shard_paths
 BENCHMARKS = PLAN.benchmarks
 EVAL_MODELS, INIT, INIT_ROW, FILTER_SPEC = PLAN.eval_models, PLAN.init, PLAN.init_row, PLAN.filter_spec
@@ -29,6 +31,7 @@ has_real_data = PLAN.has_real_data
 
 wildcard_constraints:
     method="|".join(map(re.escape, ARMS)) or "(?!)",  # the arms: train.methods and train.arms
+    negset="|".join(map(re.escape, USED_SETS)) or "(?!)",  # the sets of negate.sets that an arm reads
     model="[A-Za-z0-9][A-Za-z0-9_.-]*",  # a key of models: (the schema's pattern)
     seed=r"\d+",
     shard=r"\d+",
@@ -42,6 +45,20 @@ def pair_shard(wildcards):
     if config["source"] == "webdataset":
         return SHARD_PATHS[int(wildcards.shard)]
     return f"results/{'source' if config['source'] == 'coco' else 'download'}/{wildcards.shard}.tar"
+
+
+def negate_input(wildcards):
+    """What negative set {negset} (main for the negate rule) negates: the pair shard's captions, or the rewrite
+    stage's rows of the shard (negate.input: rewrites; the job negates each caption's first rewrite)."""
+    if PLAN.set_inputs[getattr(wildcards, "negset", "main")] == "rewrites":
+        return f"results/rewrite/{wildcards.shard}.jsonl"
+    return pair_shard(wildcards)
+
+
+def view_files(wildcards):
+    """The files arm {method} reads beside the training shards (PLAN.view): rewrites, another set's negatives and
+    images."""
+    return [path for value in PLAN.view(wildcards.method).values() if isinstance(value, list) for path in value]
 
 
 def triplet_shards():
@@ -93,9 +110,9 @@ def benchmark_spec(benchmark):
     return {"spec": f"results/benchmarks/{benchmark}/spec.json"}
 
 
-def negate_env():
-    """vLLM pins its own torch: with that backend the negate rule runs in an env of its own."""
-    return "../envs/vllm.yaml" if config["negate"]["backend"] == "vllm" else "../envs/pipeline.yaml"
+def llm_env(stage):
+    """vLLM pins its own torch: with that backend the negate (or rewrite) rule runs in an env of its own."""
+    return "../envs/vllm.yaml" if config[stage]["backend"] == "vllm" else "../envs/pipeline.yaml"
 
 
 def res(rule, key):
@@ -131,7 +148,7 @@ check_resources()
 
 # A bundled rule (grouped in rules/) is placed where the job it joins is (Snakemake refuses a bundle
 # whose jobs ask for different partitions, accounts, qos or constraints).
-PLACED_WITH = {"coco_source": "negate", "pack": "synthesize", "export": "eval"}
+PLACED_WITH = {"coco_source": "negate", "rewrite": "negate", "pack": "synthesize", "export": "eval"}
 
 
 def resources_of(rule):

@@ -21,3 +21,16 @@ rule synthesize:
         "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/synthesize.py"
+
+
+use rule synthesize as synthesize_set with:
+    """Negative images of set {negset} of negate.sets, for one shard: only for a set whose images an arm reads."""
+    input:
+        "results/negate/{negset}/{shard}.jsonl",
+    output:
+        tar="results/synthesize/{negset}/{shard}.tar",
+        stats="results/synthesize/{negset}/{shard}_stats.json",
+    log:
+        "logs/synthesize/{negset}/{shard}.log",
+    benchmark:
+        "logs/synthesize/{negset}/{shard}.benchmark.tsv"

@@ -16,6 +16,27 @@ rule training_set:
         "../workflow_scripts/training_set.py"
 
 
+rule arm_view:
+    """What arm {method} reads beside the training shards (tripletclip.data.View: its caption rewrites, another
+    negative set's negatives and images, its negative pairs as positives), as one file: an arm that reads only the
+    shards has none. Local: it only writes the list."""
+    localrule: True
+    input:
+        view_files,
+    output:
+        "results/train/{method}/view.json",
+    params:
+        view=lambda wildcards: PLAN.view(wildcards.method),
+    log:
+        "logs/train/{method}/view.log",
+    benchmark:
+        "logs/train/{method}/view.benchmark.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../workflow_scripts/arm_view.py"
+
+
 rule train:
     """One model per arm (a method, or an arm of train.arms) and seed, all at equal compute (same steps, global batch, data order, initialization).
     Resumes by itself from results/train/{method}/seed{seed}/resume.pt when a previous attempt left one. Several GPUs
@@ -24,12 +45,13 @@ rule train:
         shards="results/train/shards.json",
         val=val_shard(),
         init=local_model_files(INIT) if INIT else [],  # the init's weights: a new init retrains every method
+        view=lambda wildcards: ["results/train/{method}/view.json"] if PLAN.view(wildcards.method) else [],
     output:
         checkpoint="results/train/{method}/seed{seed}/checkpoint.pt",
         log_csv="results/train/{method}/seed{seed}/log.csv",
         metrics="results/train/{method}/seed{seed}/metrics.json",
     params:
-        train=lambda wildcards: {**config["train"], "init": INIT, "steps": STEPS[wildcards.method]},
+        train=lambda wildcards: PLAN.train_params(wildcards.method),
         loss=lambda wildcards: ARMS[wildcards.method]["loss"],
         layout=train_layout(),  # (nodes, processes per node)
     threads: res("train", "cpus_per_task")

@@ -58,10 +58,10 @@ def test_equal_flops_steps_agree_within_one_step():
 def test_planned_steps_follow_the_budget():
     train = {"budget": "pairs", "steps": 100, "batch_size": 8, "num_negatives": 1, "flops_text_length": 12,
              "loss_options": {}}
-    arms = {"clip": "clip", "tripletclip": "tripletclip", "negclip_pp": "negclip"}
+    arms = {"clip": {"loss": "clip"}, "tripletclip": {"loss": "tripletclip"}, "negclip_pp": {"loss": "negclip"}}
     assert flops.planned_steps(train, arms, models.model_config(TINY)) == dict.fromkeys(arms, 100)
     steps = flops.planned_steps({**train, "budget": "flops"}, arms, models.model_config(TINY))
-    per_step = {arm: flops.step_flops(models.model_config(TINY), loss, 8, 1, 12) for arm, loss in arms.items()}
+    per_step = {name: flops.step_flops(models.model_config(TINY), arm["loss"], 8, 1, 12) for name, arm in arms.items()}
     assert steps == flops.equal_flops_steps(per_step, 100) and steps["tripletclip"] == 100 < steps["negclip_pp"]
 
 
@@ -75,7 +75,7 @@ def test_a_flops_budget_trains_each_arm_to_the_same_flops_and_the_report_says_so
     from tripletclip import io, report
 
     config = tiny_config()
-    config["train"].update(methods=["clip", "tripletclip"], seeds=[0], budget="flops", flops_text_length=12,
+    config["train"].update(methods=["clip", "tripletclip", "negclip_pp"], seeds=[0], budget="flops", flops_text_length=12,
                            arms={"negclip_pp": {"loss": "negclip"}})
     config["eval"]["benchmarks"] = ["sugarcrepe"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -95,6 +95,8 @@ def test_a_flops_budget_trains_each_arm_to_the_same_flops_and_the_report_says_so
     statement = report.budget([str(tmp_path / p) for p in paths])
     assert statement.startswith("Equal FLOPs: every model spent") and "12 tokens a caption" in statement
     table = report.compute_table([str(tmp_path / p) for p in paths])
-    assert re.search(rf"\| clip\s+\| {clip['steps']}\s+\| {clip['steps'] * 16}\s+\|", table), table
-    assert re.search(r"\| tripletclip\s+\| 4\s+\| 64\s+\| 64\s+\| 64\s+\| 128\s+\|", table), table
-    assert re.search(rf"\| negclip_pp\s+\| {arm['steps']}\s+\|", table), table
+    # an arm named otherwise than its loss: each row says what it read (loss, negative set, captions)
+    assert re.search(rf"\| clip\s+\| clip\s+\| main\s+\| original\s+\| {clip['steps']}\s+\| {clip['steps'] * 16}\s+\|",
+                     table), table
+    assert re.search(r"\| tripletclip\s+(\|[^|]+){3}\| 4\s+\| 64\s+\| 64\s+\| 64\s+\| 128\s+\| 64\s+\|", table), table
+    assert re.search(rf"\| negclip_pp\s+\| negclip\s+\| main\s+\| original\s+\| {arm['steps']}\s+\|", table), table

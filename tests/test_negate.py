@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from helpers import fake_vllm, tiny_lm
+from helpers.counting import Counting
 from tripletclip import io, negate
 from tripletclip.negate import answers, lexicon, rules
 from tripletclip.negate.prompt import PAPER_PROMPT, chat_prompt
@@ -490,31 +491,17 @@ def test_vllm_backend_says_where_vllm_lives(monkeypatch):
         negate.make_negator("vllm")
 
 
-class _Counting:
-    """Wraps a negator: counts the captions it sees, and raises after `fail_after` batches (a killed job)."""
-
-    def __init__(self, inner, fail_after=None):
-        self.inner, self.name, self.fail_after, self.seen, self.batches = inner, inner.name, fail_after, [], 0
-
-    def negate(self, items):
-        if self.fail_after is not None and self.batches == self.fail_after:
-            raise KeyboardInterrupt("killed")
-        self.batches += 1
-        self.seen += [k for k, _ in items]
-        return self.inner.negate(items)
-
-
 def test_a_killed_run_resumes_where_it_stopped(rule_negator, tmp_path):
     (tmp_path / "in.txt").write_text("\n".join(REAL[:50]) + "\n", encoding="utf-8")
     args = str(tmp_path / "in.txt"), str(tmp_path / "out.jsonl"), str(tmp_path / "stats.json")
-    killed = _Counting(rule_negator, fail_after=3)
+    killed = Counting(rule_negator, fail_after=3)
     with pytest.raises(KeyboardInterrupt):
         negate.negate_file(*args, killed, batch_size=8)
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "stats.json").exists()
     partial = tmp_path / ".out.jsonl.partial"
     with open(partial, "a", encoding="utf-8") as f:
         f.write('{"key": "25", "capt')  # the line being written when it died
-    rerun = _Counting(rule_negator)
+    rerun = Counting(rule_negator)
     stats = negate.negate_file(*args, rerun, batch_size=8)
     assert rerun.seen == [str(i) for i in range(25, 51)] and stats["resumed"] == 24
     assert not partial.exists()
@@ -567,3 +554,24 @@ def test_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tripletclip.negate", str(tmp_path / "nope.csv"), "-o",
                           str(tmp_path / "x.jsonl")], capture_output=True, encoding="utf-8")
     assert bad.returncode == 2 and "nope.csv" in bad.stderr
+
+
+def test_another_backend_on_the_shapes_world_names_no_heldout_combination():
+    """Rules or an LLM on the world's captions may name a held-out colour-shape combination; those negatives are
+    dropped and counted (here the shapes negator without its own guard stands for such a backend)."""
+    from tripletclip import shapes
+    from tripletclip.negate.shapes import ShapesNegator, WithoutCombos
+
+    forbidden = shapes.heldout_combos(0, 6)
+    rng = random.Random(1)
+    scenes = [shapes.sample_scene(rng, "train", forbidden) for _ in range(300)]
+    items = [(str(i), shapes.describe(s)) for i, s in enumerate(scenes)]
+    unguarded = ShapesNegator(num_negatives=3).negate(items)
+    guarded = WithoutCombos(ShapesNegator(num_negatives=3), forbidden).negate(items)
+    named = [n["text"] for o in unguarded for n in o.negatives
+             if shapes.parse(n["text"])[0].combos() & forbidden]
+    assert named  # the unguarded negator does name them
+    kept = [n["text"] for o in guarded for n in o.negatives]
+    assert not [t for t in kept if shapes.parse(t)[0].combos() & forbidden]
+    assert sum(o.rejected.count("heldout") for o in guarded) == len(named)
+    assert len(kept) + len(named) == sum(len(o.negatives) for o in unguarded)

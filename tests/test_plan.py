@@ -8,6 +8,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
+from helpers.dag import PAPER_ARMS
 from tripletclip import flops, models
 from tripletclip.plan import Plan
 
@@ -30,10 +31,12 @@ def test_the_default_run():
     plan = Plan(c)
     t = c["train"]
     assert plan.runs == [f"{m}/seed{s}" for m in t["methods"] for s in t["seeds"]]
+    assert list(plan.arms) == ["laclip", "laclip_hn", "negclip_rules", "negclip_pp", "tripletclip_laclip"]
+    assert plan.used_sets == ["rules"] and plan.rewrites and plan.baseline == "laclip"
     assert len(plan.shards) == -(-c["world"]["num_samples"] // c["download"]["samples_per_shard"])
     assert plan.shards[0] == "00000" and plan.shard_paths is None
     assert plan.benchmarks == c["eval"]["benchmarks"] and plan.eval_models == {} and plan.init is None
-    assert plan.steps == {m: t["steps"] for m in t["methods"]} and plan.baseline == "clip"
+    assert plan.steps == {m: t["steps"] for m in t["methods"]}
     assert plan.blind_models == ["blind-shorter", "blind-frequent", "blind-ngram", "blind-novel"]
     assert set(plan.blind) <= set(plan.benchmarks) and "retrieval" not in plan.blind
 
@@ -57,31 +60,72 @@ def test_the_init_model_is_a_row():
 def test_a_flops_budget_plans_the_steps_flops_gives():
     c = config(train={"budget": "flops", "methods": ["clip", "tripletclip"]})
     plan = Plan(c)
-    assert plan.steps == flops.planned_steps(c["train"], {"clip": "clip", "tripletclip": "tripletclip"},
-                                             models.model_config(c["train"]["model"]))
+    assert plan.steps == flops.planned_steps(c["train"], plan.arms, models.model_config(c["train"]["model"]))
     assert plan.steps["tripletclip"] == c["train"]["steps"] < plan.steps["clip"]
 
 
-def test_arms_are_named_models_of_a_loss_beside_the_methods():
-    plan = Plan(config(train={"methods": ["clip", "tripletclip"], "seeds": [0],
-                              "arms": {"negclip_pp": {"loss": "negclip"}, "laclip": {"loss": "clip"}}}))
-    assert plan.arms == {"clip": {"loss": "clip"}, "tripletclip": {"loss": "tripletclip"},
-                         "negclip_pp": {"loss": "negclip"}, "laclip": {"loss": "clip"}}
+def test_methods_name_losses_or_arms_and_arms_are_trained_when_named():
+    arms = {"negclip_pp": {"loss": "negclip"}, "laclip": {"loss": "clip"}, "unused": {"loss": "clip"}}
+    plan = Plan(config(train={"methods": ["clip", "tripletclip", "negclip_pp", "laclip"], "seeds": [0],
+                              "arms": arms}, negate={"input": "captions"}))
+    plain = {"negatives": "main", "captions": "original", "extra_pairs": False, "num_negatives": 1}
+    assert plan.arms == {"clip": {"loss": "clip", **plain}, "tripletclip": {"loss": "tripletclip", **plain},
+                         "negclip_pp": {"loss": "negclip", **plain}, "laclip": {"loss": "clip", **plain}}
+    assert all(plan.view(arm) == {} for arm in plan.arms) and plan.used_sets == [] and not plan.rewrites
     assert plan.runs == ["clip/seed0", "tripletclip/seed0", "negclip_pp/seed0", "laclip/seed0"]
     assert plan.methods == list(plan.arms) and plan.baseline == "clip"
+    # the training settings of a run leave out what only plans: another arm or seed reruns none of them
+    assert {"methods", "arms", "seeds"}.isdisjoint(plan.train_params("clip"))
+    assert plan.train_params("laclip")["steps"] == plan.steps["laclip"]
     with pytest.raises(ValueError, match="'negclip_pp' is a method's, an arm's"):
-        Plan(config(train={"arms": {"negclip_pp": {"loss": "negclip"}}}, models={"negclip_pp": {"model": "RN50"}}))
-    with pytest.raises(ValueError, match="train.arms: 'clip' is also in train.methods"):
-        Plan(config(train={"arms": {"clip": {"loss": "negclip"}}}))
+        Plan(config(train={"methods": ["negclip_pp"], "arms": arms}, models={"negclip_pp": {"model": "RN50"}}))
+    with pytest.raises(ValueError, match="train.arms: 'Clip' is a loss's name"):
+        Plan(config(train={"methods": ["clip"], "arms": {"Clip": {"loss": "negclip"}}}))
+    with pytest.raises(ValueError, match="train.methods: 'nope' is neither a loss"):
+        Plan(config(train={"methods": ["clip", "nope"]}))
+
+
+
+
+def test_the_papers_arms_read_their_sets_and_rewrites():
+    plan = Plan(config(negate={"sets": {"rules": {"backend": "rules", "num_negatives": 4, "llm": {"temperature": 1}},
+                                        "unused": {"backend": "rules"}}},
+                       train={"methods": list(PAPER_ARMS), "arms": PAPER_ARMS}))
+    assert plan.sets["rules"] == {**plan.sets["main"], "backend": "rules", "num_negatives": 4,
+                                  "llm": {**plan.sets["main"]["llm"], "temperature": 1}}
+    assert "sets" not in plan.sets["main"] and "input" not in plan.sets["main"]
+    assert plan.used_sets == ["rules"] and plan.image_sets == [] and plan.rewrites
+    assert plan.arms["negclip_rules"]["num_negatives"] == 4 and plan.arms["negclip_pp"]["num_negatives"] == 1
+    shards = plan.shards
+    assert plan.view("laclip") == {"rewrites": [f"results/rewrite/{s}.jsonl" for s in shards]}
+    assert plan.view("laclip_hn") == {**plan.view("laclip"), "extra_pairs": True}
+    assert plan.view("negclip_rules") == {"negative_set": "rules",
+                                    "negatives": [f"results/negate/rules/{s}.jsonl" for s in shards]}
+    assert plan.view("negclip_pp") == {}
+    # an arm whose loss reads negative images of another set: that set is synthesized
+    images = Plan(config(negate={"sets": {"rules": {"backend": "rules"}}},
+                         train={"methods": ["trip_rules"],
+                                "arms": {"trip_rules": {"loss": "tripletclip", "negatives": "rules"}}}))
+    assert images.image_sets == ["rules"]
+    assert images.view("trip_rules")["neg_images"] == [f"results/synthesize/rules/{s}.tar" for s in shards]
+    # the main set negates the rewrites: the rewrite stage runs though no arm reads rewrites
+    assert Plan(config(negate={"input": "rewrites"}, train={"methods": ["clip"]})).rewrites
+    assert not Plan(config(negate={"input": "captions"}, train={"methods": ["clip"]})).rewrites
 
 
 @pytest.mark.parametrize("blocks, message", [
-    ({"models": {"clip": {"model": "ViT-Tiny-P16-64"}}}, "'clip' is a method's, an arm's or a blind scorer's name"),
-    ({"train": {"methods": []}}, "nothing to run"),
-    ({"report": {"baseline": "openai"}}, "report.baseline: 'openai' is neither"),
-    ({"models": {"m": {"model": "ViT-B32"}}}, "models.m: open_clip has no model 'ViT-B32' (did you mean ViT-B-32"),
-    ({"train": {"init": "missing.pt"}}, "train.init: no such checkpoint file or local-dir: model missing.pt"),
+    ({"train": {"methods": ["a"], "arms": {"a": {"loss": "negclip", "negatives": "llm"}}}}, "no negative set 'llm'"),
+    ({"train": {"methods": ["a"], "arms": {"a": {"loss": "tripletclip", "extra_pairs": True}}}}, "only the clip loss"),
+    ({"negate": {"sets": {"rules": {"backend": "nope"}}}}, "negate.sets.rules: 'nope' is not one of"),
 ])
-def test_what_is_refused_before_any_job(blocks, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+def test_arms_and_sets_that_cannot_work_stop_the_plan(blocks, message):
+    with pytest.raises(ValueError, match=message):
         Plan(config(**blocks))
+
+
+def test_a_set_may_not_be_called_main_nor_change_what_is_not_a_negate_key():
+    from snakemake.exceptions import WorkflowError
+
+    for sets in ({"main": {"backend": "rules"}}, {"rules": {"steps": 3}}):
+        with pytest.raises(WorkflowError, match="Error validating config"):
+            config(negate={"sets": sets})

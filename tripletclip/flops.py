@@ -70,15 +70,17 @@ def equal_flops_steps(per_step: dict[str, int], steps: int) -> dict[str, int]:
     return {method: max(1, round(most / flops)) for method, flops in per_step.items()}
 
 
-def planned_steps(train: dict, arms: dict[str, str], model_cfg: dict) -> dict[str, int]:
-    """{arm: steps} of the config's `train:` block for arms {name: the loss it trains}: `steps` each under `budget:
-    pairs`; under `budget: flops`, `equal_flops_steps` of each arm's `step_flops` (model_cfg: the architecture
-    trained, that of train.init when fine-tuning)."""
+def planned_steps(train: dict, arms: dict[str, dict], model_cfg: dict) -> dict[str, int]:
+    """{arm: steps} of the config's `train:` block for arms {name: {"loss", "num_negatives"}} (tripletclip.plan.arms;
+    num_negatives: train.num_negatives when absent): `steps` each under `budget: pairs`; under `budget: flops`,
+    `equal_flops_steps` of each arm's `step_flops` (model_cfg: the architecture trained, that of train.init when
+    fine-tuning)."""
     if train["budget"] == "pairs":
         return {arm: train["steps"] for arm in arms}
     options = train.get("loss_options") or {}
-    per_step = {arm: step_flops(model_cfg, loss, train["batch_size"], train["num_negatives"],
-                                train["flops_text_length"], options.get(loss)) for arm, loss in arms.items()}
+    per_step = {name: step_flops(model_cfg, arm["loss"], train["batch_size"],
+                                 arm.get("num_negatives") or train["num_negatives"], train["flops_text_length"],
+                                 options.get(arm["loss"])) for name, arm in arms.items()}
     return equal_flops_steps(per_step, train["steps"])
 
 

@@ -11,24 +11,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import io, train
+from . import data, io, train
 
 log = logging.getLogger(__name__)
 SPEC_NAME = "launch.json"
 
 
 def run(shards: list[str], output_dir: str, method: str, config: dict, seed: int, val_shard: str | None = None,
-        nodes: int = 1, processes_per_node: int = 1, log_path: str | None = None, arm: str | None = None) -> None:
-    """Train loss `method` with `seed` (as arm `arm`, its report row; default: the method's name) on `nodes` x
-    `processes_per_node` processes; the other processes' output goes to `log_path` (the rule's log)."""
+        nodes: int = 1, processes_per_node: int = 1, log_path: str | None = None, arm: str | None = None,
+        view: dict | None = None) -> None:
+    """Train loss `method` with `seed` (as arm `arm`, its report row; default: the method's name, reading what
+    `view` names beside the shards: tripletclip.data.View's fields) on `nodes` x `processes_per_node` processes;
+    the other processes' output goes to `log_path` (the rule's log)."""
     if nodes * processes_per_node == 1:
         train.train(shards, output_dir, method, train.TrainConfig.from_config(config), seed, val_shard=val_shard,
-                    arm=arm)
+                    arm=arm, view=data.View.from_dict(view))
         return
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = out / SPEC_NAME
-    io.write_json(spec, {"shards": shards, "output_dir": str(out), "method": method, "arm": arm, "seed": seed,
+    io.write_json(spec, {"shards": shards, "output_dir": str(out), "method": method, "arm": arm, "view": view, "seed": seed,
                          "val_shard": val_shard, "train": config})
     command, env = launch_command(spec, nodes, processes_per_node, int(config.get("threads") or 1), os.environ)
     log.info("%s seed %d on %d node(s) x %d process(es): %s", method, seed, nodes, processes_per_node,

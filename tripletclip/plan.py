@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import os
 
-from . import tables
+from . import schema as config_schema, tables
 from .evals import BENCHMARKS as ALL_BENCHMARKS, BLIND_BENCHMARKS
 from .specs import ModelSpec
 
@@ -141,21 +141,121 @@ def benchmark_paths(config: dict, benchmark: str) -> list[tuple[str, str]]:
     return [(f"{key}.{field}", block[field]) for field in fields if block.get(field)]
 
 
-def arms(train: dict) -> dict[str, dict]:
-    """{arm: {"loss": method}}: each method of train.methods as the arm of its own name, then train.arms in the
-    config's order. An arm is a trained model, a row of the report. ValueError for an arm that repeats a method."""
-    both = [name for name in train.get("arms") or {} if name in train["methods"]]
-    if both:
-        raise ValueError(f"train.arms: {', '.join(map(repr, both))} is also in train.methods, which trains it with its "
-                         "own loss; name the arm otherwise")
-    return {**{method: {"loss": method} for method in train["methods"]}, **(train.get("arms") or {})}
+MAIN_SET = "main"  # the negative set of the `negate:` block itself; negate.sets names the others
+# An arm's keys beside its loss, and their defaults (README, "Arms"): the negative set it reads, its captions
+# (original, or each visit one of {caption, its rewrites}), whether its negative pairs join the data as positives, and
+# negative captions per caption (null: the set's num_negatives for a set of negate.sets, train.num_negatives for main).
+ARM_DEFAULTS = {"negatives": MAIN_SET, "captions": "original", "extra_pairs": False, "num_negatives": None}
+USES_NEG_IMAGE = {"clip": False, "negclip": False, "negimage": True, "tripletclip": True, "ceclip": False}
+
+
+def negative_sets(negate: dict) -> dict[str, dict]:
+    """{set: its negate settings, as the negate job takes them}: `main`, the `negate:` block, then each set of
+    negate.sets, the main block with the set's keys changed (those of `llm` one by one), checked against the
+    negate block's schema. Neither `sets` nor `input` is a setting of the job: `input` (captions, or the rewrites:
+    `negative_inputs`) decides the file it reads."""
+    import jsonschema
+
+    base = {k: v for k, v in negate.items() if k not in ("sets", "input")}
+    sets = {MAIN_SET: base}
+    schema = config_schema.block("negate")
+    for name, changes in (negate.get("sets") or {}).items():
+        merged = {**base, **{k: v for k, v in changes.items() if k not in ("llm", "input")}}
+        merged["llm"] = {**base["llm"], **(changes.get("llm") or {})}
+        try:
+            jsonschema.validate({**merged, "input": changes.get("input", negate["input"])}, schema)
+        except jsonschema.ValidationError as e:
+            raise ValueError(f"negate.sets.{name}: {e.message}") from None
+        sets[name] = merged
+    return sets
+
+
+def negative_inputs(negate: dict) -> dict[str, str]:
+    """{set: what it negates}: `captions` (the pair shards') or `rewrites` (each caption's first rewrite, as
+    TripletCLIP negated LaCLIP's rewrites; the caption itself where it has none)."""
+    return {MAIN_SET: negate["input"], **{name: changes.get("input", negate["input"])
+                                          for name, changes in (negate.get("sets") or {}).items()}}
+
+
+def check_rewrites(config: dict) -> None:
+    """Refuse, before any job, rewrites that cannot be made: LaCLIP's released files (rewrite.backend: laclip) are
+    aligned line by line with a URL list, so the source must be that list (tsv; or the shapes world's own list, for
+    tests) read whole: each file has one line per row, no row of the list is skipped (a skipped row would shift
+    every later sample's row), and there are files for rewrite.num_rewrites rewrites."""
+    r = config["rewrite"]
+    if r["backend"] != "laclip":
+        return
+    from .rewrite import release
+
+    files = r.get("files") or []
+    if len(files) < r["num_rewrites"]:
+        raise ValueError(f"rewrite.files: {len(files)} files for rewrite.num_rewrites: {r['num_rewrites']} (LaCLIP "
+                         "released one file per rewrite)")
+    missing = [path for path in files if not os.path.isfile(path)]
+    if missing:
+        raise ValueError(f"rewrite.files: no such file {', '.join(missing)}")
+    if config["source"] == "shapes":
+        rows = config["world"]["num_samples"]
+    elif config["source"] == "tsv":
+        from .download import read_url_list
+
+        d = config["download"]
+        _, stats = read_url_list(d["url_list"], d["url_col"], d["caption_col"], d["header"], d["columns"])
+        bad = {k: v for k, v in stats["skipped"].items() if k != "beyond_num_samples"}
+        if bad:
+            raise ValueError(f"rewrite.files: the URL list {d['url_list']} has rows the download skips ({bad}), "
+                             "which would shift LaCLIP's lines against the samples; give the list the release was "
+                             "made from, whole")
+        rows = stats["rows"]
+    else:
+        raise ValueError(f"rewrite.backend: laclip reads LaCLIP's files by row of a URL list; source: "
+                         f"{config['source']} has none (use a model backend: vllm, transformers)")
+    release.check_release(files[:r["num_rewrites"]], rows)
+
+
+def arms(train: dict, sets: dict[str, dict] | None = None) -> dict[str, dict]:
+    """{arm: {"loss", "negatives", "captions", "extra_pairs", "num_negatives"}} of each name of train.methods, in its
+    order: a loss's name is that loss on the main set's negatives and the original captions (ARM_DEFAULTS); any other
+    name is an arm of train.arms, its keys filled in likewise. An arm is a trained model, a row of the report; train.arms
+    defines arms (config.yaml: the paper's five), train.methods chooses what is trained, so a config applied on top of
+    another can train other arms (a list replaces a list; a mapping is only added to). `sets`: negative_sets (default:
+    main alone). ValueError for a name that is neither, an arm named like a loss, an arm that names no known set, or one
+    that reads its negative pairs as positives with a loss that reads negatives."""
+    sets = sets or {MAIN_SET: {"num_negatives": train["num_negatives"]}}
+    defined = train.get("arms") or {}
+    clash = [name for name in defined if name.lower() in METHOD_NAMES]
+    if clash:
+        raise ValueError(f"train.arms: {', '.join(map(repr, clash))} is a loss's name, which train.methods trains as it "
+                         "is; name the arm otherwise")
+    unknown = [name for name in train["methods"] if name not in METHOD_NAMES and name not in defined]
+    if unknown:
+        raise ValueError(f"train.methods: {', '.join(map(repr, unknown))} is neither a loss ({', '.join(METHOD_NAMES)})"
+                         f" nor an arm of train.arms ({', '.join(defined) or 'none'})")
+    found = {}
+    for name in train["methods"]:
+        arm = defined.get(name, {"loss": name})
+        arm = {"loss": arm["loss"], **{k: arm.get(k, v) for k, v in ARM_DEFAULTS.items()}}
+        if arm["negatives"] not in sets:
+            raise ValueError(f"train.arms.{name}.negatives: no negative set {arm['negatives']!r} (the sets: "
+                             f"{', '.join(sets)}; negate.sets defines more)")
+        if arm["extra_pairs"] and arm["loss"] != "clip":
+            raise ValueError(f"train.arms.{name}: extra_pairs reads the negative pairs as positives, which only "
+                             f"the clip loss can do (LaCLIP+HN); {arm['loss']!r} reads them as negatives")
+        if arm["num_negatives"] is None:
+            main = arm["negatives"] == MAIN_SET
+            arm["num_negatives"] = train["num_negatives"] if main else sets[arm["negatives"]]["num_negatives"]
+        found[name] = arm
+    return found
 
 
 class Plan:
     """The jobs a config asks for, checked; built once per DAG build (rules/common.smk).
 
     methods, seeds, runs ("{method}/seed{seed}", one trained model each); shards (names) and shard_paths (the
-    source's own shards, else None); arms ({arm: {"loss": method}}, `arms`; `methods` is their names);
+    source's own shards, else None); arms ({arm: {"loss", "negatives", "captions", "extra_pairs", "num_negatives"}},
+    `arms`; `methods` is their names) and what each reads (`view`); sets (the negative sets, `negative_sets`),
+    set_inputs (what each negates), used_sets (those of negate.sets an arm reads), image_sets (those whose images an
+    arm reads) and rewrites (whether any job reads the rewrite stage's output);
     benchmarks (in suite order); eval_models ({report row: spec dict}: the models of
     `models:`, and train.init as "init" when it is none of those); init (its spec dict) and init_row; filter_spec;
     steps ({method: steps}, `train.budget`); blind (the benchmarks with text-only rows) and blind_models; baseline
@@ -164,7 +264,9 @@ class Plan:
     def __init__(self, config: dict):
         self.config = config
         t = config["train"]
-        self.arms = arms(t)
+        self.sets = negative_sets(config["negate"])
+        self.set_inputs = negative_inputs(config["negate"])
+        self.arms = arms(t, self.sets)
         self.methods, self.seeds = list(self.arms), list(t["seeds"])
         self.runs = [f"{method}/seed{seed}" for method in self.methods for seed in self.seeds]
         # An evaluation-only run (train.methods: []) needs no training data, so its source is not read.
@@ -182,6 +284,16 @@ class Plan:
         if t["lock_image"] and t["lock_text"]:
             raise ValueError("train.lock_image and train.lock_text are both true: nothing would train but the logit "
                              "scale")
+        self.check_views()
+        self.used_sets = [name for name in self.sets if name != MAIN_SET and
+                          any(a["negatives"] == name for a in self.arms.values())]
+        self.image_sets = [name for name in self.used_sets if any("neg_images" in self.view(arm) for arm in self.arms
+                                                                  if self.arms[arm]["negatives"] == name)]
+        negated = [MAIN_SET] if self.methods and config["source"] != "tripletdata" else []
+        self.rewrites = bool(self.methods) and (any(a["captions"] == "rewrites" for a in self.arms.values()) or any(
+            self.set_inputs[name] == "rewrites" for name in negated + self.used_sets))
+        if self.rewrites:
+            check_rewrites(config)
         self.steps = self._steps()
         self.baseline = self._baseline()
         self.published = self._published()
@@ -221,8 +333,44 @@ class Plan:
             return {method: t["steps"] for method in self.methods}
         from . import flops, models
 
-        return flops.planned_steps(t, {arm: spec["loss"] for arm, spec in self.arms.items()},
+        return flops.planned_steps(t, self.arms,
                                    models.model_config(self.init["model"] if self.init else t["model"]))
+
+    def train_params(self, arm: str) -> dict:
+        """The `train:` settings of arm `arm`'s runs (the train rule's params): the block without what only plans
+        (methods, arms, seeds: adding an arm or a seed reruns no other run), with the init's spec, the arm's steps
+        (train.budget) and its negative captions per caption."""
+        t = self.config["train"]
+        return {**{k: v for k, v in t.items() if k not in ("methods", "arms", "seeds")}, "init": self.init,
+                "steps": self.steps[arm], "num_negatives": self.arms[arm]["num_negatives"]}
+
+    def view(self, arm: str) -> dict:
+        """What arm `arm` reads beside the training shards (tripletclip.data.View), as files aligned with the shards:
+        {"rewrites": [...]} for captions: rewrites; {"negatives": [...]} for a set of negate.sets, and its images
+        ({"neg_images": [...]}) when the arm's loss or extra_pairs reads them, and the set's name ("negative_set");
+        {"extra_pairs": true}. {} for an arm
+        that reads the shards alone (every method of train.methods)."""
+        a, found = self.arms[arm], {}
+        if a["captions"] == "rewrites":
+            found["rewrites"] = [f"results/rewrite/{shard}.jsonl" for shard in self.shards]
+        if a["negatives"] != MAIN_SET:
+            found["negative_set"] = a["negatives"]
+            found["negatives"] = [f"results/negate/{a['negatives']}/{shard}.jsonl" for shard in self.shards]
+            if USES_NEG_IMAGE[a["loss"]] or a["extra_pairs"]:
+                found["neg_images"] = [f"results/synthesize/{a['negatives']}/{shard}.tar" for shard in self.shards]
+        if a["extra_pairs"]:
+            found["extra_pairs"] = True
+        return found
+
+    def check_views(self) -> None:
+        """Refuse, before any job, an arm that reads what its source cannot give: TripletData's shards come with
+        their negatives and no captions of pairs, so neither rewrites nor another negative set exist for them."""
+        if self.config["source"] != "tripletdata":
+            return
+        bad = [arm for arm, a in self.arms.items() if a["captions"] == "rewrites" or a["negatives"] != MAIN_SET]
+        if bad:
+            raise ValueError(f"train.arms: {', '.join(bad)} read(s) rewrites or a set of negate.sets, which a "
+                             "tripletdata source does not have (its shards are trained on as they are)")
 
     def rows(self) -> list[str]:
         """The report's rows of models: the methods trained, then the models of `models:`."""

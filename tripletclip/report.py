@@ -317,29 +317,46 @@ def budget(metrics: list[str], named: list[str] | tuple[str, ...] = ()) -> str:
 
 
 def compute_table(metrics: list[str]) -> str:
-    """results.md's "Compute" section: per method in the config's order (its first run; seeds spend alike), the steps, anchor pairs
-    seen, real and synthetic images and captions encoded, and the training FLOPs per step and in all
-    (tripletclip.flops); "" for runs that did not record them (trained before the count existed)."""
+    """results.md's "Compute" section: per arm in the config's order (its first run; seeds spend alike), the steps,
+    anchor pairs seen, real and synthetic images (a negative image, or a negative pair read as a positive) and
+    captions encoded, the unique real images, and the training FLOPs per step and in all (tripletclip.flops); what
+    each arm read (loss, negative set, captions) when some arm is more than its method; the share of synthetic pairs
+    of an arm that read its negative pairs as positives. "" for runs that did not record the FLOPs (trained before
+    the count existed)."""
     runs = [io.read_json(path) for path in metrics]
     if not runs or any("flops_per_step" not in r for r in runs):
         return ""
     first = {}
     for r in runs:
         first.setdefault(r["method"], r)
-    rows = []
+    described = any("loss" in r or r.get("negatives", "main") != "main" or r.get("captions", "original") != "original"
+                    or r.get("extra_pairs") for r in first.values())
+    rows, shares = [], []
     for r in first.values():
         steps = r["steps"]
-        rows.append({"method": r["method"], "steps": f"{steps:,}", "pairs seen": f"{r['pairs_seen']:,}",
-                     "real images": f"{steps * r['real_images_per_step']:,}",
-                     "synthetic images": f"{steps * r['synthetic_images_per_step']:,}",
-                     "captions encoded": f"{steps * r['captions_per_step']:,}",
-                     "FLOPs / step": flops.describe(r["flops_per_step"]),
-                     "FLOPs in all": flops.describe(r["flops_total"])})
+        real = r.get("real_pairs_seen", steps * r["real_images_per_step"])
+        synthetic_pairs = r.get("synthetic_pairs_seen", 0)
+        row = {"method": r["method"]}
+        if described:
+            row |= {"loss": r.get("loss", r["method"]), "negatives": r.get("negatives", "main"),
+                    "captions": r.get("captions", "original") + (" + negative pairs" if r.get("extra_pairs") else "")}
+        rows.append(row | {"steps": f"{steps:,}", "pairs seen": f"{r['pairs_seen']:,}", "real images": f"{real:,}",
+                           "synthetic images": f"{synthetic_pairs + steps * r['synthetic_images_per_step']:,}",
+                           "captions encoded": f"{steps * r['captions_per_step']:,}",
+                           "unique real images": f"{r['unique_real_images']:,}" if "unique_real_images" in r else "",
+                           "FLOPs / step": flops.describe(r["flops_per_step"]),
+                           "FLOPs in all": flops.describe(r["flops_total"])})
+        if r.get("extra_pairs"):
+            shares.append(f"{r['method']} read its negative pairs as positives (its synthetic images count them): "
+                          f"of its {r['pairs_seen']:,} pairs, {real:,} were real ({real / r['pairs_seen']:.0%}) and "
+                          f"{synthetic_pairs:,} synthetic.")
     return ("### Compute\n\nWhat each method spent: images and captions encoded (a synthetic image is a negative "
-            "image), and the training FLOPs of forward, loss and backward, counted on the model's shapes "
+            "image), and the training FLOPs of forward, loss and backward, "
+            "counted on the model's shapes "
             f"(`tripletclip/flops.py`, captions at {runs[0]['flops_text_length']} tokens; the trainer cuts each "
             "batch to its longest caption, so text FLOPs are at most this).\n\n"
-            + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True))
+            + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+            + "".join(f"\n\n{line}" for line in shares))
 
 
 def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tuple[str, int], str],

@@ -24,23 +24,16 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from . import data, flops, io, logs, losses, models, text_tower
+from . import data, flops, io, logs, losses, models, schema, text_tower
 from .evals import encode
 
 log = logging.getLogger(__name__)
 RESUME_NAME = "resume.pt"  # the running checkpoint; deleted once checkpoint.pt (the rule's output) is written
 
 
-def schema_defaults() -> dict:
-    """The `train:` keys' defaults as schemas/config.schema.yaml states them: the one place a training default is
-    set (the DAG fills them in when it validates the config; TrainConfig takes them for its Python callers)."""
-    import yaml
-    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))["properties"]["train"]["properties"]
-    return {key: value["default"] for key, value in schema.items() if "default" in value}
-
-
-SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
-DEFAULTS = schema_defaults()
+# The `train:` keys' defaults as schemas/config.schema.yaml states them: the one place a training default is set (the
+# DAG fills them in when it validates the config; TrainConfig takes them for its Python callers).
+DEFAULTS = schema.defaults("train")
 
 
 @dataclasses.dataclass
@@ -252,9 +245,11 @@ class Step:
 
 
 def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, seed: int,
-          val_shard: str | None = None, stop_after: int | None = None, arm: str | None = None) -> dict | None:
+          val_shard: str | None = None, stop_after: int | None = None, arm: str | None = None,
+          view: data.View = data.View()) -> dict | None:
     """Train with loss `method` as arm `arm` (the model's name in metrics.json and the report; default: the
-    method's); writes checkpoint.pt, log.csv, metrics.json and tensorboard/ in `output_dir`.
+    method's), reading the shards as `view` says (the arm's captions and negative set, data.View); writes
+    checkpoint.pt, log.csv, metrics.json and tensorboard/ in `output_dir`.
 
     Resumes from output_dir/resume.pt when it exists (written every cfg.checkpoint_every steps). `stop_after` stops
     after that many steps as if killed (tests). Returns the metrics on rank 0 (None elsewhere or when stopped)."""
@@ -273,7 +268,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
         options.setdefault("num_negatives", cfg.num_negatives)
     loss_fn = losses.make_loss(method, **options).to(device)
 
-    step, position, rows, seconds = 0, (0, 0), [], 0.0
+    step, position, rows, seconds, seen = 0, (0, 0), [], 0.0, {}
     resume = out / RESUME_NAME
     state = torch.load(resume, map_location="cpu", weights_only=True) if resume.exists() else None
     if state:
@@ -281,6 +276,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
         loss_fn.load_state_dict(state["loss"])
         _set_rng_state(state["rng"])
         step, position, rows, seconds = state["step"], tuple(state["position"]), state["log"], state["seconds"]
+        seen = state.get("seen", {})
         log.info("resuming %s from step %d (epoch %d, batch %d)", method, step, *position)
 
     model = text_tower.Features(net)  # open_clip's forward, its text tower cut to each batch's longest caption
@@ -299,7 +295,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     stream = data.batches(shards, cfg.batch_size // world, tokenizer, data.BatchTransform(preprocess_cfg), seed,
                           start=position, workers=cfg.workers, rank=rank, world_size=world,
                           num_negatives=cfg.num_negatives, neg_images=losses.USES_NEG_IMAGE[method],
-                          shuffle_buffer=cfg.shuffle_buffer, cache_mb=cfg.cache_mb)
+                          shuffle_buffer=cfg.shuffle_buffer, cache_mb=cfg.cache_mb, seen=seen, view=view)
     val = data.read_pairs(val_shard) if val_shard and rank == 0 else None
     writer = None
     if rank == 0:
@@ -312,7 +308,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
                  "preprocess_cfg": preprocess_cfg, "loss": loss_fn.state_dict()}
         if not final:
             state.update(scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), rng=_rng_state(),
-                         position=list(position), log=rows, seconds=seconds)
+                         position=list(position), log=rows, seconds=seconds, seen=seen)
         with io.atomic_path(path) as tmp:
             torch.save(state, tmp)
 
@@ -359,7 +355,7 @@ def train(shards: list[str], output_dir: str, method: str, cfg: TrainConfig, see
     metrics = {"method": arm or method, **({"loss": method} if arm and arm != method else {}), "model": model_name, "steps": cfg.steps, "batch_size": cfg.batch_size,
                "pairs_seen": cfg.steps * cfg.batch_size, "seed": seed, "world_size": world,
                "precision": train_step.precision, "seconds": round(seconds, 1), "final_loss": rows[-1]["loss"],
-               **compute(model_cfg, method, cfg, options)}
+               **compute(model_cfg, method, cfg, options), **pairs_seen(seen, view)}
     if val:
         metrics["val"] = {k: rows[-1][k] for k in ("i2t_r1", "t2i_r1", "chance_r1")}
         metrics["val"]["pairs"] = len(val[0])
@@ -383,6 +379,17 @@ def compute(model_cfg: dict, method: str, cfg: TrainConfig, loss_options: dict) 
             "flops_per_step": per_step, "flops_total": per_step * cfg.steps}
 
 
+def pairs_seen(seen: dict, view: data.View) -> dict:
+    """The anchor pairs a run saw, real and synthetic (a negative pair read as a positive, data.View.extra_pairs),
+    and the unique real images among them: all real pairs seen while the first epoch lasts; after it, the real pairs
+    of an epoch (an upper bound: each epoch drops its last incomplete batch, a different one each epoch); with what
+    the arm read (its caption variants, its negatives' own files)."""
+    unique = min(seen["real"], seen.get("real_per_epoch", seen["real"]))
+    return {"real_pairs_seen": seen["real"], "synthetic_pairs_seen": seen["synthetic"], "unique_real_images": unique,
+            "negatives": view.negative_set or "main", "captions": "rewrites" if view.rewrites else "original",
+            "extra_pairs": view.extra_pairs}
+
+
 SPEC_HELP = """SPEC.json holds one object:
   "shards"      the packed triplet shards to train on (a list of .tar paths: jpg, txt, neg.jpg, neg.txt, or
                 TripletData's image, caption, neg_image, neg_caption)
@@ -391,6 +398,8 @@ SPEC_HELP = """SPEC.json holds one object:
   "arm"         the trained model's name (its report row), or null: the method's
   "seed"        the run's seed (initial weights and data order)
   "val_shard"   a shard of (jpg, txt) pairs for the in-distribution retrieval check, or null
+  "view"        what the arm reads beside the shards (tripletclip.data.View: rewrites, negatives, neg_images,
+                extra_pairs), or null: the shards alone
   "train"       the train: block of config.yaml ({fields}); other keys are ignored
 The DAG's train rule writes it as results/train/METHOD/seedSEED/launch.json when a run has several processes.
 A rerun resumes from output_dir/resume.pt."""
@@ -409,8 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = io.read_json(parser.parse_args(argv).spec)
     logs.setup()
     train(spec["shards"], spec["output_dir"], spec["method"], TrainConfig.from_config(spec["train"]), spec["seed"],
-          arm=spec.get("arm"),
-          val_shard=spec.get("val_shard"))
+          arm=spec.get("arm"), val_shard=spec.get("val_shard"), view=data.View.from_dict(spec.get("view")))
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -8,12 +8,11 @@ def main(smk):
     cfg = smk.params.negate
     spec = {"input": smk.input[0], "negatives": smk.output.negatives, "stats": smk.output.stats, "negate": cfg,
             "seed": smk.params.seed, "caption_key": smk.params.caption_key,
-            # the shapes world's negator keeps its held-out combinations out of every negative, whatever the source
-            "heldout_combos": smk.params.world["heldout_combos"] if cfg["backend"] == "shapes" else None}
-    if cfg.get("python"):
-        job.run_with(cfg["python"], spec, smk.log[0])
-    else:
-        job.run(spec)
+            # the shapes world's held-out combinations stay out of every negative: the shapes negator's, whatever
+            # the source, and any backend's on the world's captions
+            "heldout_combos": smk.params.world["heldout_combos"]
+            if cfg["backend"] == "shapes" or smk.params.source == "shapes" else None}
+    job.start(spec, cfg.get("python"), smk.log[0])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ def main(smk):
     launch.run(io.read_json(smk.input.shards)["shards"], os.path.dirname(smk.output.checkpoint), smk.params.loss,
                {**smk.params.train, "threads": smk.threads}, int(smk.wildcards.seed),
                val_shard=smk.input.val[0] if smk.input.val else None, nodes=nodes, processes_per_node=per_node,
-               log_path=smk.log[0], arm=smk.wildcards.method)
+               log_path=smk.log[0], arm=smk.wildcards.method,
+               view=io.read_json(smk.input.view[0]) if smk.input.view else None)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,12 @@ REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 METHODS = ["clip", "tripletclip"]
 SEEDS = [0, 1]
+# The paper's five rows as arms (config.yaml's, with the main set's negatives of the captions' rewrites)
+PAPER_ARMS = {"laclip": {"loss": "clip", "captions": "rewrites"},
+              "laclip_hn": {"loss": "clip", "captions": "rewrites", "extra_pairs": True},
+              "negclip_rules": {"loss": "negclip", "negatives": "rules"},
+              "negclip_pp": {"loss": "negclip"},
+              "tripletclip_laclip": {"loss": "tripletclip", "captions": "rewrites"}}
 
 
 def tiny_config() -> dict:
@@ -18,7 +24,9 @@ def tiny_config() -> dict:
     config["download"].update(samples_per_shard=48, threads=4)
     # eps 1e-6: Adam would turn the float noise of exactly-zero gradients into steps of lr, and that noise differs
     # between 1 and 2 processes (tests/test_train.py); the 2-process run through SLURM is compared with this one.
-    config["train"].update(methods=METHODS, seeds=SEEDS, steps=4, batch_size=16, warmup_steps=1, log_every=1,
+    # train.methods alone, on the captions (config.yaml's default is the paper's arms: tests/test_arms.py)
+    config["negate"].update(input="captions", sets={})
+    config["train"].update(methods=METHODS, arms={}, seeds=SEEDS, steps=4, batch_size=16, warmup_steps=1, log_every=1,
                            eval_every=2, checkpoint_every=2, shuffle_buffer=50, eps=1e-6)
     config["eval"]["sugarcrepe"]["samples_per_category"] = 8
     config["eval"]["retrieval"].update(shapes_images=20)

@@ -30,9 +30,10 @@ class Sampling:
     max_tokens: int = 96
 
 
-def sample_seed(seed: int, key: str, attempt: int) -> int:
-    """The sampling seed of one caption's attempt: a retry draws anew, a rerun draws the same."""
-    digest = hashlib.sha256(f"negate:{seed}:{key}:{attempt}".encode()).digest()
+def sample_seed(seed: int, key: str, attempt: int, stage: str = "negate") -> int:
+    """The sampling seed of one caption's attempt: a retry draws anew, a rerun draws the same; each stage draws its
+    own."""
+    digest = hashlib.sha256(f"{stage}:{seed}:{key}:{attempt}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
@@ -52,14 +53,8 @@ class LLMNegator:
         self.checks = {"max_length_ratio": max_length_ratio, "min_overlap": min_overlap}
         self.on_failure, self.fallback_options = on_failure, {"types": types, "spacy_model": spacy_model}
         self._fallback = None
-        if engine is None:
-            if backend == "vllm":
-                engine = VLLMEngine(model, self.sampling, seed, tensor_parallel_size, dtype)
-            elif backend == "transformers":
-                engine = TransformersEngine(model, self.sampling, batch_size, device, dtype)
-            else:
-                raise ValueError(f"no LLM engine {backend!r}; expected 'vllm' or 'transformers'")
-        self.engine = engine
+        self.engine = engine or make_engine(backend, model, self.sampling, seed, batch_size, device, dtype,
+                                            tensor_parallel_size)
 
     def negate(self, items: Sequence[tuple[str, str]]) -> list[Outcome]:
         prompts = [chat_prompt(self.engine.tokenizer, caption, self.template) for _, caption in items]
@@ -109,6 +104,16 @@ class LLMNegator:
                 outcome.backend = "rules"  # a fallback: no answer of the model's survived
 
 
+def make_engine(backend: str, model: str, sampling: Sampling, seed: int = 0, batch_size: int = 32,
+                device: str = "auto", dtype: str = "auto", tensor_parallel_size: int = 1):
+    """The engine of an LLM backend: vllm or transformers."""
+    if backend == "vllm":
+        return VLLMEngine(model, sampling, seed, tensor_parallel_size, dtype)
+    if backend == "transformers":
+        return TransformersEngine(model, sampling, batch_size, device, dtype)
+    raise ValueError(f"no LLM engine {backend!r}; expected 'vllm' or 'transformers'")
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
@@ -135,15 +140,20 @@ class TransformersEngine:
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype),
                                                           local_files_only=local).to(self.device).eval()
 
-    def generate(self, prompts: list[str], n: int, seeds: list[int]) -> list[list[str]]:
+    def generate(self, prompts: list[str], n: int, seeds: list[int], add_special_tokens: bool | None = None
+                 ) -> list[list[str]]:
+        """`n` answers per prompt. `add_special_tokens` (the BOS token): None, unless a chat template already wrote
+        it into the text; True for a completion prompt that never went through one."""
         s = self.sampling
+        if add_special_tokens is None:
+            add_special_tokens = not self.tokenizer.chat_template
         out = []
         for start in range(0, len(prompts), self.batch_size):
             batch = prompts[start:start + self.batch_size]
             self.torch.manual_seed(sample_seed(0, ",".join(map(str, seeds[start:start + len(batch)])), 0))
             # A chat template already wrote the BOS token into the text.
             enc = self.tokenizer(batch, return_tensors="pt", padding=True,
-                                 add_special_tokens=not self.tokenizer.chat_template).to(self.device)
+                                 add_special_tokens=add_special_tokens).to(self.device)
             with self.torch.inference_mode():
                 tokens = self.model.generate(
                     **enc, do_sample=s.temperature > 0, temperature=s.temperature or None,
@@ -170,7 +180,9 @@ class VLLMEngine:
         self.llm = vllm.LLM(model=model, tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed)
         self.tokenizer = self.llm.get_tokenizer()
 
-    def generate(self, prompts: list[str], n: int, seeds: list[int]) -> list[list[str]]:
+    def generate(self, prompts: list[str], n: int, seeds: list[int], add_special_tokens: bool | None = None
+                 ) -> list[list[str]]:
+        """vLLM tokenizes a text prompt with its special tokens (BOS) whatever `add_special_tokens` says."""
         s = self.sampling
         params = [self.vllm.SamplingParams(n=n, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
                                            seed=seed) for seed in seeds]

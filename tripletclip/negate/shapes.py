@@ -3,6 +3,7 @@ scene, describe it with the positive's own wording. It sees only the caption, as
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from .. import shapes
@@ -42,3 +43,27 @@ class ShapesNegator:
         if not negatives:
             return Outcome.failed("no_applicable_type", self.name)
         return Outcome(negatives, backend=self.name)
+
+
+class WithoutCombos:
+    """Another negator (rules, an LLM) run on the shapes world's captions, its negatives that name a held-out
+    colour-shape combination ("a small red star", "red stars") dropped: the world keeps those out of all training
+    text, negatives included, or a negative would teach that the benchmark's true captions are false. A dropped
+    negative is counted as rejected `heldout`; a caption left with none fails as `heldout`."""
+
+    def __init__(self, negator, forbidden: frozenset):
+        self.negator, self.name = negator, negator.name
+        self.pattern = re.compile("|".join(rf"\b{colour}(?:\s+\w+)?\s+{shape}s?\b" for colour, shape in forbidden),
+                                  re.I) if forbidden else None
+
+    def negate(self, items: Sequence[tuple[str, str]]) -> list[Outcome]:
+        outcomes = self.negator.negate(items)
+        if self.pattern is None:
+            return outcomes
+        for outcome in outcomes:
+            kept = [n for n in outcome.negatives if not self.pattern.search(n["text"])]
+            outcome.rejected += ["heldout"] * (len(outcome.negatives) - len(kept))
+            if outcome.negatives and not kept:
+                outcome.status = "heldout"
+            outcome.negatives = kept
+        return outcomes

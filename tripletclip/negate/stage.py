@@ -13,6 +13,7 @@ import collections
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +31,16 @@ def checkpoint_path(output: str | os.PathLike) -> Path:
     return output.with_name(f".{output.name}.partial")
 
 
+def read_input(path: str, caption_col: str = "caption", key_col: str | None = None, header: bool | str = "auto",
+               columns: list[str] | None = None, caption_key: str = "txt") -> tuple[list, list[str]]:
+    """(records, input errors) of any caption file (captions_io.read), each error logged."""
+    errors: list[str] = []
+    records = captions_io.read(path, caption_col, key_col, errors, header, columns, caption_key)
+    for e in errors:
+        log.error("input: %s", e)
+    return records, errors
+
+
 def negate_file(path: str, output: str, stats_path: str, negator: Negator, batch_size: int = 256,
                 caption_col: str = "caption", key_col: str | None = None, settings: dict | None = None,
                 header: bool | str = "auto", columns: list[str] | None = None, caption_key: str = "txt") -> dict:
@@ -37,10 +48,7 @@ def negate_file(path: str, output: str, stats_path: str, negator: Negator, batch
     per caption, in input order. Returns the stats, also written to `stats_path`. `settings` (JSON) decides the
     negatives together with the input: earlier work is reused only under the same settings. `header`, `columns`: how
     to read a table (tables.read); `caption_key`: a shard's caption member (captions_io.read)."""
-    errors: list[str] = []
-    records = captions_io.read(path, caption_col, key_col, errors, header, columns, caption_key)
-    for e in errors:
-        log.error("input: %s", e)
+    records, errors = read_input(path, caption_col, key_col, header, columns, caption_key)
     return negate_records(records, output, stats_path, negator, batch_size, errors, desc=f"negate {path}",
                           settings=settings)
 
@@ -48,16 +56,34 @@ def negate_file(path: str, output: str, stats_path: str, negator: Negator, batch
 negate_shard = negate_file  # the DAG's rule: a webdataset shard in, its negatives out
 
 
+@dataclass(frozen=True)
+class Kind:
+    """What a stage over captions makes of them (negate's: NEGATE; the rewrite stage has its own)."""
+
+    verb: str  # the worker's method, called with a batch of (key, caption); also its log's word
+    done: str  # the stats' count of the captions that got what they came for ("negated")
+    row: Callable  # (record, outcome) -> the output row
+    skipped: Callable  # (record, backend) -> the row of a record with a problem, which no worker sees
+    summarize: Callable  # (rows, backend, resumed, input_errors) -> the stats
+
+
 def negate_records(records, output: str, stats_path: str, negator: Negator | Callable[[], Negator],
                    batch_size: int = 256, input_errors=(), desc: str = "negate", settings: dict | None = None) -> dict:
     """Negate `records` (captions_io.Record) into `output` and its stats; see the module docstring for resume. A
     callable `negator` is called only when there is something to negate."""
+    return run_records(NEGATE, records, output, stats_path, negator, batch_size, input_errors, desc, settings)
+
+
+def run_records(kind: Kind, records, output: str, stats_path: str, worker, batch_size: int = 256, input_errors=(),
+                desc: str = "", settings: dict | None = None) -> dict:
+    """`kind.verb` every record of `records` into `output` and its stats, batch by batch through the checkpoint (see
+    the module docstring). A callable `worker` without that method is called only when there is something to do."""
     if settings is not None and _finished(records, output, stats_path, settings):
         log.info("%s: already done for this input and these settings; nothing to do", output)
         return io.read_json(stats_path)
-    if not hasattr(negator, "negate"):
-        negator = negator()
-    settings = {"backend": negator.name} if settings is None else settings
+    if not hasattr(worker, kind.verb):
+        worker = worker()
+    settings = {"backend": worker.name} if settings is None else settings
     ckpt = checkpoint_path(output)
     done = _load_checkpoint(ckpt, settings, {r.key: r.caption for r in records})
     resumed = len(done)
@@ -67,23 +93,24 @@ def negate_records(records, output: str, stats_path: str, negator: Negator | Cal
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     if not ckpt.exists() or not done:
         ckpt.write_text(json.dumps({"settings": settings}) + "\n", encoding="utf-8")
+    work = getattr(worker, kind.verb)
     with open(ckpt, "a", encoding="utf-8") as sink, \
-            tqdm(total=len(todo), desc=desc, unit="caption", mininterval=5) as bar:
+            tqdm(total=len(todo), desc=desc or kind.verb, unit="caption", mininterval=5) as bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            outcomes = negator.negate([(r.key, r.caption) for r in batch])
+            outcomes = work([(r.key, r.caption) for r in batch])
             for record, outcome in zip(batch, outcomes):
-                done[record.key] = _row(record, outcome)
+                done[record.key] = kind.row(record, outcome)
                 sink.write(json.dumps(done[record.key]) + "\n")
             sink.flush()
             os.fsync(sink.fileno())  # a batch that was reported done survives the job being killed
             bar.update(len(batch))
-    rows = [done.get(r.key) or _row(r, Outcome.failed(r.problem, negator.name, attempts=0)) for r in records]
+    rows = [done.get(r.key) or kind.skipped(r, worker.name) for r in records]
     io.write_jsonl(output, rows)
-    stats = summarize(rows, negator.name, resumed, input_errors) | {"settings": settings}
+    stats = kind.summarize(rows, worker.name, resumed, input_errors) | {"settings": settings}
     io.write_json(stats_path, stats)
     ckpt.unlink(missing_ok=True)
-    log.info("%s: %d of %d captions negated %s", output, stats["negated"], stats["in"], stats["failed"] or "")
+    log.info("%s: %d of %d captions %s %s", output, stats[kind.done], stats["in"], kind.done, stats["failed"] or "")
     return stats
 
 
@@ -148,3 +175,10 @@ def summarize(rows: list[dict], backend: str, resumed: int = 0, input_errors=())
         "fallback": sum(row["backend"] == "rules" and backend != "rules" and row["status"] == "ok" for row in rows),
         "resumed": resumed, "backend": backend, "input_errors": list(input_errors),
     }
+
+
+def _skipped(record, backend: str) -> dict:
+    return _row(record, Outcome.failed(record.problem, backend, attempts=0))
+
+
+NEGATE = Kind("negate", "negated", _row, _skipped, summarize)
