@@ -129,3 +129,9 @@ def test_a_set_may_not_be_called_main_nor_change_what_is_not_a_negate_key():
     for sets in ({"main": {"backend": "rules"}}, {"rules": {"steps": 3}}):
         with pytest.raises(WorkflowError, match="Error validating config"):
             config(negate={"sets": sets})
+
+
+def test_the_plans_table_of_losses_that_read_negative_images_is_the_losses_own():
+    from tripletclip import losses, plan
+
+    assert plan.USES_NEG_IMAGE == losses.USES_NEG_IMAGE and set(plan.METHOD_NAMES) == set(losses.LOSSES)

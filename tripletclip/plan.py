@@ -146,6 +146,7 @@ MAIN_SET = "main"  # the negative set of the `negate:` block itself; negate.sets
 # (original, or each visit one of {caption, its rewrites}), whether its negative pairs join the data as positives, and
 # negative captions per caption (null: the set's num_negatives for a set of negate.sets, train.num_negatives for main).
 ARM_DEFAULTS = {"negatives": MAIN_SET, "captions": "original", "extra_pairs": False, "num_negatives": None}
+# The losses that read negative images (tripletclip.losses.USES_NEG_IMAGE, which imports torch; a test holds them equal)
 USES_NEG_IMAGE = {"clip": False, "negclip": False, "negimage": True, "tripletclip": True, "ceclip": False}
 
 
@@ -348,8 +349,7 @@ class Plan:
         """What arm `arm` reads beside the training shards (tripletclip.data.View), as files aligned with the shards:
         {"rewrites": [...]} for captions: rewrites; {"negatives": [...]} for a set of negate.sets, and its images
         ({"neg_images": [...]}) when the arm's loss or extra_pairs reads them, and the set's name ("negative_set");
-        {"extra_pairs": true}. {} for an arm
-        that reads the shards alone (every method of train.methods)."""
+        {"extra_pairs": true}. {} for an arm that reads the shards alone (a loss's name in train.methods)."""
         a, found = self.arms[arm], {}
         if a["captions"] == "rewrites":
             found["rewrites"] = [f"results/rewrite/{shard}.jsonl" for shard in self.shards]
