@@ -35,6 +35,7 @@ wildcard_constraints:
     model="[A-Za-z0-9][A-Za-z0-9_.-]*",  # a key of models: (the schema's pattern)
     seed=r"\d+",
     shard=r"\d+",
+    benchmark="|".join(BENCHMARKS) or "(?!)",  # eval.benchmarks
 def url_list():
     return config["download"]["url_list"] if config["source"] == "tsv" else "results/world/urls.tsv"
 
@@ -108,6 +109,11 @@ def benchmark_spec(benchmark):
     if has_real_data(benchmark):
         return {}
     return {"spec": f"results/benchmarks/{benchmark}/spec.json"}
+
+
+def spec_input(wildcards):
+    """benchmark_spec of the job's {benchmark} (the evaluations' input, unpacked)."""
+    return benchmark_spec(wildcards.benchmark)
 
 
 def llm_env(stage):

@@ -1,4 +1,4 @@
-"""The commands users type, exactly as typed: `snakemake all`, `snakemake eval_sugarcrepe` (the workflow profile
+"""The commands users type, exactly as typed: `snakemake all`, `snakemake results/eval/sugarcrepe.csv` (the workflow profile
 profiles/default gives the cores) and `snakemake --profile slurm all` (a bare profile name, which Snakemake looks up in
 the working directory: the repository's `slurm` links to profiles/slurm). Snakemake merges the workflow profile into
 any `--profile`, overriding its keys one by one, so the two must not share a key."""
@@ -42,7 +42,7 @@ def test_the_slurm_profile_as_typed_keeps_its_bundles_and_gets_the_shared_settin
     assert args.rerun_incomplete and args.printshellcmds and args.notemp  # from profiles/default
 
 
-@pytest.mark.parametrize("argv", [["eval_sugarcrepe"], ["all"], ["--profile", "profiles/local", "all"]])
+@pytest.mark.parametrize("argv", [["results/eval/sugarcrepe.csv"], ["all"], ["--profile", "profiles/local", "all"]])
 def test_a_local_run_as_typed_has_its_cores(at_repo_root, argv):
     _, args = cli.parse_args(argv)
     assert args.cores == available_cpu_count() and args.executor in (None, "local")

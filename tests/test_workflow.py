@@ -120,9 +120,8 @@ def test_rerun_has_nothing_to_do_and_a_deleted_shard_reruns_only_its_dependents(
         jobs = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
                 if len(line.split()) == 2 and line.split()[1].isdigit()}
         jobs.pop("total", None)
-        expected = {"pack": 1, "training_set": 1, "train": 4, "export": 4, "report": 1, "all": 1}
-        expected.update({f"eval_{b}_model": 4 for b in BENCHMARKS})
-        expected.update({f"blind_{b}": 1 for b in BLIND_BENCHMARKS})  # fitted on the training captions
+        expected = {"pack": 1, "training_set": 1, "train": 4, "export": 4, "significance": 1, "report": 1, "all": 1,
+                    "eval_model": 4 * len(BENCHMARKS), "blind": len(BLIND_BENCHMARKS)}  # blind: fitted on the captions
         assert jobs == expected, out
     finally:
         shutil.copy(backup, run / "results/pack/00001.tar")
@@ -130,11 +129,17 @@ def test_rerun_has_nothing_to_do_and_a_deleted_shard_reruns_only_its_dependents(
 
 def test_each_benchmark_reruns_alone_and_the_html_report_holds_every_plot(run):
     (run / "results/eval/winoground/clip/seed1.json").unlink()
-    result = snakemake(run, "eval_winoground", cores=None)  # as users type it
+    result = snakemake(run, "results/eval/winoground.csv", cores=None)  # as users type it
     assert result.returncode == 0, result.stderr[-4000:]
-    ran = set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.MULTILINE))
-    assert ran == {"eval_winoground_model", "eval_winoground"}
+    ran = re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.MULTILINE)
+    assert sorted(ran) == ["eval_model", "eval_table"]
     assert (run / "results/eval/winoground/clip/seed1.json").exists()
+    table = pd.read_csv(run / "results/eval/winoground.csv")  # every model's metrics, as results.csv holds them
+    assert set(table["benchmark"]) == {"winoground"} and {"clip", "blind-shorter"} <= set(table["method"])
+    report_rows = pd.read_csv(run / "results/report/results.csv").query("benchmark == 'winoground'")
+    assert len(table) == len(report_rows)
+    result = snakemake(run, "--forcerun", "report", "-n", "all")  # redrawing the report reruns no bootstrap
+    assert set(re.findall(r"^(?:local)?rule (\w+):", result.stdout, re.MULTILINE)) == {"report", "all"}
     result = snakemake(run, "all")  # the report follows its rerun input
     assert result.returncode == 0, result.stderr[-4000:]
     result = snakemake(run, "--report", str(run / "report.html"))

@@ -38,10 +38,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .evals import registry
+
 MAX_IMAGES = 1000
-NAMES = {"sugarcrepe": "SugarCrepe", "aro": "ARO", "winoground": "Winoground", "retrieval": "Retrieval",
-         "zeroshot": "Zero-shot", "similarity": "Similarity", "sugarcrepe_pp": "SugarCrepe++", "valse": "VALSE",
-         "vl_checklist": "VL-CheckList", "cola": "Cola", "bivlc": "BiVLC"}
 # An item's text and images: the same for every model that scored it (the first row's are shown).
 TEXT_COLUMNS = {"caption": "caption", "negative_caption": "negative", "caption_0": "caption 0",
                 "caption_1": "caption 1", "caption2": "caption 2", "label": "label"}
@@ -54,15 +53,16 @@ MODEL_COLUMNS = {"score_positive": "positive", "score_negative": "negative",
                  "predicted": "predicted", "retrieved": "retrieved"}
 # Winoground names its images without their extension (ex_{id}_img_{k}): the files are {name}.png.
 IMAGE_SUFFIXES = ("", ".png", ".jpg", ".jpeg")
-# Whose images only the evaluator itself can find: inside parquet files (Winoground's today, BiVLC), or in one of
-# several folders per item (VALSE's image_dirs, Cola's VG_100K/ and VG_100K_2/). Each module has `image_bytes`.
-EMBEDDED = ("winoground", "bivlc", "valse", "cola")
+
+
+def _label(name: str) -> str:
+    return registry.REGISTRY[name].label if name in registry.REGISTRY else name
 
 
 class EmbeddedImages:
-    """The images of a benchmark of `EMBEDDED`: `read(names)` gives {name: encoded bytes} through the benchmark
-    module's `image_bytes(spec, root, names)`, the names being its per-sample table's image values. Read once per
-    page, for the names the page shows."""
+    """The images of a benchmark that its evaluator alone can read: `read(names)` gives {name: encoded bytes}
+    through the benchmark module's `image_bytes(spec, root, names)`, the names being its per-sample table's image
+    values. Read once per page, for the names the page shows."""
 
     def __init__(self, benchmark: str, spec: dict, root: str = "."):
         self.benchmark, self.spec, self.root = benchmark, spec, root
@@ -78,28 +78,11 @@ class EmbeddedImages:
 
 def image_roots(benchmark: str, spec: dict, root: str = ".") -> dict[str, str | EmbeddedImages]:
     """Where the per-sample tables' images are, as the evaluators find them (tripletclip/evals: each benchmark's
-    spec, its paths relative to `root`): {benchmark or "benchmark/category": the folder its image paths start from,
-    or, for the benchmarks of `EMBEDDED`, an `EmbeddedImages` that asks the evaluator's own `image_bytes`}."""
-    def at(path):
-        return str(Path(root) / path)
-
-    if benchmark == "sugarcrepe_pp":
-        folder = spec.get("image_dir") or Path(spec["benchmark"]) / "images"
-        return {benchmark: at(folder)}
-    if benchmark == "sugarcrepe":
-        return {benchmark: at(spec["image_dir"]) if spec.get("image_dir") else at(Path(spec["benchmark"]) / "images")}
-    if benchmark == "aro":
-        return {f"aro/{name}": at(d["image_dir"]) for name, d in spec["datasets"].items()}
-    if benchmark == "retrieval":
-        return {f"retrieval/{name}_{direction}": at(d["image_dir"]) for name, d in spec["datasets"].items()
-                for direction in ("i2t", "t2i")}
-    if benchmark == "vl_checklist":  # a folder per corpus file (its IMG_ROOT), the category being the file
-        from .evals import vl_checklist
-
-        return {f"{benchmark}/{key}": str(folder) for key, folder in vl_checklist.image_folders(spec, root).items()}
-    if benchmark in EMBEDDED:
-        return {benchmark: EmbeddedImages(benchmark, spec, root)}
-    return {}
+    spec, its paths relative to `root`; the registry entry's `images` says how): {benchmark or "benchmark/category":
+    the folder its image paths start from, or, for a benchmark whose images only its evaluator can read (inside
+    parquet files, or in one of several folders per item), an `EmbeddedImages` that asks its `image_bytes`}."""
+    return {key: EmbeddedImages(benchmark, spec, root) if value == registry.EMBEDDED else value
+            for key, value in registry.get(benchmark).image_roots(spec, root).items()}
 
 
 def model_labels(samples: pd.DataFrame) -> pd.Series:
@@ -152,9 +135,9 @@ def browser_data(samples: pd.DataFrame, image_roots: dict[str, str | EmbeddedIma
         rows = rows.dropna(axis=1, how="all")  # the columns only another benchmark's tables hold
         why = _why_left_out(rows)
         if why:
-            left_out.append({"name": name, "label": NAMES.get(name, name), "why": why})
+            left_out.append({"name": name, "label": _label(name), "why": why})
             continue
-        bench = {"name": name, "label": NAMES.get(name, name), "models": list(dict.fromkeys(rows["_model"])),
+        bench = {"name": name, "label": _label(name), "models": list(dict.fromkeys(rows["_model"])),
                  "texts": [[c, label] for c, label in TEXT_COLUMNS.items() if c in rows],
                  "images": [[c, label] for c, label in IMAGE_COLUMNS.items() if c in rows],
                  "fields": [[c, label] for c, label in MODEL_COLUMNS.items() if c in rows], "categories": []}

@@ -13,16 +13,12 @@ import glob
 import os
 
 from . import schema as config_schema, tables
-from .evals import BENCHMARKS as ALL_BENCHMARKS, BLIND_BENCHMARKS
+from .evals.registry import REGISTRY
 from .specs import ModelSpec
 
 # A trained run's report row: a method (train.methods); the models of `models:` may not take these names.
 METHOD_NAMES = ("clip", "negclip", "negimage", "tripletclip", "ceclip")
 MODEL_KEYS = ("model", "pretrained", "quick_gelu")
-# The key of each benchmark's config block that names real data; while it is null, the shapes analogue is built.
-REAL_DATA_KEY = {"sugarcrepe": "benchmark", "retrieval": "datasets", "zeroshot": "datasets", "aro": "datasets",
-                 "winoground": "examples", "similarity": "shards", "sugarcrepe_pp": "benchmark", "valse": "data",
-                 "vl_checklist": "benchmark", "cola": "examples", "bivlc": "examples"}
 # The text-only scorers of a run with training captions to fit on, and of one without (the length rule alone).
 BLIND_SCORERS = ("shorter", "frequent", "ngram", "novel")
 
@@ -113,32 +109,27 @@ def check_loadable(specs: dict[str, dict]) -> None:
 
 
 def has_real_data(config: dict, benchmark: str) -> bool:
-    """Whether `benchmark`'s eval block names real data (zero-shot: ImageFolder datasets or CLIP_benchmark's)."""
-    block = config["eval"][benchmark]
-    return bool(block.get(REAL_DATA_KEY[benchmark]) or (benchmark == "zeroshot" and block.get("clip_benchmark")))
+    """Whether `benchmark`'s eval block names real data (its registry entry's `data` keys)."""
+    return REGISTRY[benchmark].has_real_data(config["eval"][benchmark])
 
 
 def benchmark_paths(config: dict, benchmark: str) -> list[tuple[str, str]]:
     """(config key, path) of every file or folder of real data that `benchmark`'s eval block names."""
-    block, key = config["eval"][benchmark], f"eval.{benchmark}"
-    if benchmark in ("retrieval", "zeroshot", "aro"):
-        paths = [(f"{key}.datasets.{name}.{field}", dataset[field]) for name, dataset in
-                 (block["datasets"] or {}).items() for field in ("annotations", "image_dir") if dataset.get(field)]
-        if benchmark == "zeroshot" and block.get("clip_benchmark"):
-            from .evals.zeroshot import clip_benchmark_paths  # its torch import: only when asked for
+    return REGISTRY[benchmark].data_paths(config["eval"][benchmark])
 
-            paths += clip_benchmark_paths(block)
-        return paths
-    if benchmark == "similarity":
-        return [(f"{key}.shards", shard) for shard in block["shards"]]
-    if benchmark == "valse":
-        dirs = [(f"{key}.image_dirs.{k}", p) for k, v in (block.get("image_dirs") or {}).items()
-                for p in ([v] if isinstance(v, str) else v)]
-        return [(f"{key}.{f}", block[f]) for f in ("data", "image_dir") if block.get(f)] + dirs
-    fields = {"sugarcrepe": ("benchmark", "image_dir"), "winoground": ("examples", "image_dir"),
-              "sugarcrepe_pp": ("benchmark", "image_dir"), "vl_checklist": ("benchmark", "image_root"),
-              "cola": ("examples", "image_dir"), "bivlc": ("examples",)}[benchmark]
-    return [(f"{key}.{field}", block[field]) for field in fields if block.get(field)]
+
+def benchmarks(block: dict) -> list[str]:
+    """The benchmarks eval.benchmarks names, in the registry's (the report's) order; ValueError for a name the
+    registry does not know, or one without its block in `eval:`."""
+    chosen = block["benchmarks"]
+    unknown = [name for name in chosen if name not in REGISTRY]
+    if unknown:
+        raise ValueError(f"eval.benchmarks: unknown benchmark(s) {', '.join(map(repr, unknown))}; expected some of "
+                         f"{', '.join(REGISTRY)}")
+    missing = [name for name in chosen if name not in block]
+    if missing:
+        raise ValueError(f"eval: no block for {', '.join(missing)} (config.yaml's `eval:` has one for each benchmark)")
+    return [name for name in REGISTRY if name in chosen]
 
 
 MAIN_SET = "main"  # the negative set of the `negate:` block itself; negate.sets names the others
@@ -272,7 +263,7 @@ class Plan:
         self.runs = [f"{method}/seed{seed}" for method in self.methods for seed in self.seeds]
         # An evaluation-only run (train.methods: []) needs no training data, so its source is not read.
         self.shards, self.shard_paths = source_shards(config) if self.methods else ([], None)
-        self.benchmarks = [b for b in ALL_BENCHMARKS if b in config["eval"]["benchmarks"]]
+        self.benchmarks = benchmarks(config["eval"])
         self._models()
         self.filter_spec = None
         if self.methods and config["filter"]["enabled"]:
@@ -298,7 +289,7 @@ class Plan:
         self.steps = self._steps()
         self.baseline = self._baseline()
         self.published = self._published()
-        self.blind = [b for b in BLIND_BENCHMARKS if b in self.benchmarks]
+        self.blind = [b for b in self.benchmarks if REGISTRY[b].blind]
         self.blind_models = [f"blind-{name}" for name in (BLIND_SCORERS if self.methods else BLIND_SCORERS[:1])]
         self.check_benchmark_data()
         if self.methods:

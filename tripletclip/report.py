@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import flops, io  # noqa: E402
-from .evals import BENCHMARKS  # noqa: E402
+from .evals.registry import REGISTRY  # noqa: E402
 from .evals.sugarcrepe import CATEGORIES, GROUPS  # noqa: E402
 
 LABELS = {"replace_obj": "Replace obj", "replace_att": "Replace att", "replace_rel": "Replace rel",
@@ -31,16 +31,6 @@ LABELS = {"replace_obj": "Replace obj", "replace_att": "Replace att", "replace_r
           "replace": "Replace", "swap": "Swap", "add": "Add"}
 # The paper's column order for SugarCrepe (TripletCLIP Table 2), then the group means.
 SUGARCREPE_ORDER = list(CATEGORIES) + ["avg", "avg_groups", "avg_samples"] + list(GROUPS)
-TITLES = {"sugarcrepe": "SugarCrepe accuracy (%)", "retrieval": "Retrieval recall@K (%)",
-          "zeroshot": "Zero-shot classification accuracy (%)", "aro": "ARO accuracy (%), macro over groups",
-          "winoground": "Winoground scores (%)",
-          "sugarcrepe_pp": "SugarCrepe++ accuracy (%): image-to-text (ITT, both positives above the negative) and "
-                           "text-only (TOT, the two positives closer to each other than either to the negative)",
-          "valse": "VALSE pairwise accuracy acc_r (%), validated samples",
-          "vl_checklist": "VL-CheckList accuracy (%), macro over files, sources and sub-types",
-          "cola": "Cola multi-object scores (%; Cola's own accuracy: image)",
-          "bivlc": "BiVLC I2T, T2I and group scores (%)",
-          "similarity": "Cosine similarity of each positive and its hard negative (lower: kept further apart)"}
 # SugarCrepe's "average" has three conventions in the literature, 2-3 points apart on the real benchmark
 AVERAGES = ("Three averages, each named: *Avg of 7 categories* (`avg`, the mean of the seven category accuracies, as "
             "TripletCLIP reports it; the overview's), *Avg of 3 groups* (`avg_groups`, the mean of the replace, swap "
@@ -83,11 +73,24 @@ def _order(long: pd.DataFrame) -> pd.DataFrame:
     out = long.copy()
     out["_t"] = ~out["trained"]
     out["_m"] = out["method"].map({m: i for i, m in enumerate(dict.fromkeys(long["method"]))})
-    out["_b"] = out["benchmark"].map({b: i for i, b in enumerate(BENCHMARKS)})
+    out["_b"] = out["benchmark"].map({b: i for i, b in enumerate(REGISTRY)})
     out["_k"] = [rank(m, b) for m, b in zip(out["metric"], out["benchmark"])]
     out["_first"] = out.groupby(["benchmark", "metric"], sort=False).ngroup()
     return out.sort_values(["_t", "_m", "seed", "_b", "_k", "_first"], kind="stable").drop(
         columns=["_t", "_m", "_b", "_k", "_first"]).reset_index(drop=True)
+
+
+def long_table(eval_paths: list[str]) -> pd.DataFrame:
+    """The eval JSONs as one ordered long table (results.csv): `collect`, in `_order`'s order."""
+    return _order(collect(eval_paths))
+
+
+def write_long(eval_paths: list[str], output: str) -> pd.DataFrame:
+    """`long_table` of `eval_paths` written as CSV to `output` (results.csv, or one benchmark's table)."""
+    long = long_table(eval_paths)
+    with io.atomic_path(output) as tmp:
+        long.to_csv(tmp, index=False, float_format="%.4f")
+    return long
 
 
 def summarize(long: pd.DataFrame) -> pd.DataFrame:
@@ -131,11 +134,8 @@ def wide(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline(benchmark: str, metric: str) -> bool:
-    """The metrics of the overview table: one or a few per benchmark."""
-    return {"sugarcrepe": metric == "avg", "retrieval": metric.endswith("_r1"),
-            "zeroshot": metric.endswith("_top1") or metric == "vtab_avg", "aro": not metric.endswith("_all_relations"),
-            "winoground": metric == "group", "sugarcrepe_pp": metric in ("avg_itt", "avg_tot"), "valse": metric == "avg",
-            "vl_checklist": metric == "avg", "cola": metric == "image", "bivlc": metric == "group"}.get(benchmark, True)
+    """The metrics of the overview table: one or a few per benchmark (its registry entry's `headline`)."""
+    return REGISTRY[benchmark].is_headline(metric) if benchmark in REGISTRY else True
 
 
 def _trained(part: pd.DataFrame) -> pd.Series:
@@ -148,7 +148,8 @@ def label(method: str, trained: bool = True) -> str:
 
 
 def _digits(benchmark: str) -> int:
-    return 3 if benchmark == "similarity" else 2
+    """The decimals of the benchmark's values in results.md (its registry entry's)."""
+    return REGISTRY[benchmark].decimals if benchmark in REGISTRY else 2
 
 
 def _table(part: pd.DataFrame, column: str, sign: str = "") -> str:
@@ -227,8 +228,9 @@ def significance_markdown(table: pd.DataFrame, baseline: str, confidence: float)
             f"the other benchmarks are over all their items. No ✓ from a degenerate interval: each category (for "
             f"`avg`), or the items of the row, must number at least {significance.MIN_ITEMS}, since the bootstrap "
             f"redraws a single item unchanged and gives it no spread. Every interval and p-value: `significance.csv`.")
-    overall = table[(table["category"] == "all") & (table["benchmark"] != "sugarcrepe")
-                    | (table["category"] == "avg")]
+    # a benchmark's overall row: its macro average where its headline is one (the registry's `macro`), else "all"
+    macro = [REGISTRY[b].macro if b in REGISTRY else None for b in table["benchmark"]]
+    overall = table[[c == (m or "all") for c, m in zip(table["category"], macro)]]
     text += "\n\n" + _significance_table(overall.assign(column=overall["benchmark"] + "/" + overall["category"]),
                                          "column")
     categories = table[(table["benchmark"] == "sugarcrepe") & ~table["category"].isin(["all", "avg"])]
@@ -272,7 +274,8 @@ def markdown(summary: pd.DataFrame, statement: str, differences: pd.DataFrame | 
         parts.append(significance)
     for benchmark in dict.fromkeys(summary["benchmark"]):
         part = summary[summary["benchmark"] == benchmark]
-        parts.append(f"### {TITLES.get(benchmark, benchmark)}\n\n"
+        title = REGISTRY[benchmark].title if benchmark in REGISTRY else benchmark
+        parts.append(f"### {title}\n\n"
                      + (f"{AVERAGES}\n\n" if "avg_groups" in set(part["metric"]) else "") + _table(part, "metric"))
     return "\n\n".join(parts) + "\n"
 
@@ -359,11 +362,40 @@ def compute_table(metrics: list[str]) -> str:
             + "".join(f"\n\n{line}" for line in shares))
 
 
+def compare(samples: pd.DataFrame, baseline: str | None, resamples: int, confidence: float,
+            seed: int) -> pd.DataFrame:
+    """significance.compare of every model with `baseline`, item by item, with its notes; an empty table (the
+    columns model, baseline, benchmark, category) when the baseline was not evaluated or is the only model."""
+    from . import significance  # scipy and statsmodels: only the report needs them
+
+    known = set(samples["model"]) if len(samples) else set()
+    if baseline in known and len(known) > 1:
+        return significance.compare(samples, baseline, resamples, confidence, seed, notes=True)
+    return pd.DataFrame(columns=["model", "baseline", "benchmark", "category"])
+
+
+def _write_significance(table: pd.DataFrame, path: str) -> None:
+    with io.atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def write_significance(eval_paths: list[str], sample_paths: list[str], baseline: str | None, csv: str, table: str,
+                       resamples: int = 10_000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Every model against `baseline` item by item (`compare`; the per-sample table beside each eval JSON, same
+    order): significance.csv (`csv`, 6 significant digits) and the exact table (`table`, parquet) that
+    `write_report(significance_table=...)` reads, so that redrawing the report reruns no bootstrap."""
+    result = compare(collect_samples(eval_paths, sample_paths), baseline, resamples, confidence, seed)
+    _write_significance(result, csv)
+    with io.atomic_path(table) as tmp:
+        result.to_parquet(tmp, index=False)
+    return result
+
+
 def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tuple[str, int], str],
                  outputs: dict[str, str], init: str | None = None, sample_paths: list[str] | None = None,
                  baseline: str | None = None, resamples: int = 10_000, confidence: float = 0.95,
                  seed: int = 0, image_roots: dict | None = None,
-                 published: dict | None = None) -> pd.DataFrame:
+                 published: dict | None = None, significance_table: str | None = None) -> pd.DataFrame:
     """Write every output named in `outputs` (keys: csv, summary, wide, markdown, sugarcrepe_plot,
     similarity_plot, training_plot, and significance with `sample_paths`); a plot whose benchmark was not run is
     drawn as a note saying so. `init`: the key of the model of `models:` every method was fine-tuned from
@@ -373,8 +405,10 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
     its column `note`: why a degenerate interval carries no ✓) and results.md, and the errors are laid out in
     browse.html (tripletclip.browse; `image_roots` from browse.image_roots). `published`: {"matched": {row:
     [architecture, pretrained]}, "real": [benchmarks run on real data]}: those rows beside the papers' numbers
-    (tripletclip.published), in results.md and the output "published" (a CSV, empty when nothing matched)."""
-    long = _order(collect(eval_paths))
+    (tripletclip.published), in results.md and the output "published" (a CSV, empty when nothing matched).
+    `significance_table`: the exact table `write_significance` wrote (parquet), read instead of comparing here (the
+    output "significance" is then not written)."""
+    long = long_table(eval_paths)
     if long.empty:
         raise ValueError("nothing to report: no evaluation of a trained run or of a model of `models:`")
     summary = summarize(long)
@@ -387,15 +421,12 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
             frame.to_csv(tmp, index=index, float_format="%.4f")
     section = ""
     if sample_paths is not None:
-        from . import significance  # scipy and statsmodels: only the report needs them
-
         samples = collect_samples(eval_paths, sample_paths)
-        known = set(samples["model"]) if len(samples) else set()
-        table = (significance.compare(samples, baseline, resamples, confidence, seed, notes=True)
-                 if baseline in known and len(known) > 1
-                 else pd.DataFrame(columns=["model", "baseline", "benchmark", "category"]))
-        with io.atomic_path(outputs["significance"]) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.6g")
+        if significance_table is None:
+            table = compare(samples, baseline, resamples, confidence, seed)
+            _write_significance(table, outputs["significance"])
+        else:  # the significance rule's (write_significance): a page or plot changed reruns no bootstrap
+            table = pd.read_parquet(significance_table)
         section = significance_markdown(table, baseline, confidence)
         if "browse" in outputs:
             from . import browse

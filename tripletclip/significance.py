@@ -57,11 +57,12 @@ import pandas as pd
 import scipy.stats
 from statsmodels.stats.contingency_tables import mcnemar as _statsmodels_mcnemar
 
+from .evals.registry import REGISTRY
+
 COLUMNS = ["model", "seed", "benchmark", "category", "sample_id", "correct"]
 RESULT_COLUMNS = ["model", "baseline", "benchmark", "category", "n_items", "n_seeds", "difference", "low", "high",
                   "p_value", "holds"]
 ALL = "all"  # the row over every item of a benchmark (micro average)
-MACRO = {"sugarcrepe": "avg"}  # benchmarks whose headline metric is the mean of the category accuracies
 # The fewest items a bootstrap stratum (a category of a macro average; the sample for any other row) must hold for
 # its interval to carry a ✓: one item is redrawn unchanged by every resample (see the module's docstring).
 MIN_ITEMS = 2
@@ -304,7 +305,8 @@ def compare(samples: pd.DataFrame, baseline: str, resamples: int = 10_000, confi
 
     rows, row_notes = [], []
     for benchmark, part in samples.groupby("benchmark", sort=False):
-        macro = MACRO.get(benchmark)
+        # the category of a headline that is the mean of the category accuracies (the registry entry's `macro`)
+        macro = REGISTRY[benchmark].macro if benchmark in REGISTRY else None
         reserved = {ALL, macro} & set(part["category"])
         if reserved:
             raise ValueError(f"{benchmark} has a category named {sorted(reserved)[0]!r}, the name of its summary row")

@@ -17,7 +17,7 @@ def main(smk):
     summary = report.write_report(list(smk.input.evals), list(smk.input.metrics), train_logs,
                                   dict(smk.output.items()), init=smk.params.init, sample_paths=list(smk.input.samples),
                                   baseline=smk.params.baseline, image_roots=roots, published=smk.params.published,
-                                  **smk.params.significance)
+                                  confidence=smk.params.confidence, significance_table=smk.input.significance)
     log.info("results:\n%s", summary.to_string())
 
 

@@ -43,16 +43,14 @@ module's `metrics_from_samples` says exactly what each column holds):
 """
 from __future__ import annotations
 
-import importlib
+from .registry import REGISTRY, get
 
-BENCHMARKS = ("sugarcrepe", "retrieval", "zeroshot", "aro", "winoground", "similarity", "sugarcrepe_pp", "valse",
-              "vl_checklist", "cola", "bivlc")
+BENCHMARKS = tuple(REGISTRY)  # in suite order (the registry's)
 # The benchmarks that pick between captions, whose items the text-only scorers of tripletclip.blind can take (rule
-# blind_{benchmark}): a module scores them blind with its `score_blind` where it has one, else `blind.score_items`.
-BLIND_BENCHMARKS = ("sugarcrepe", "aro", "winoground", "sugarcrepe_pp", "valse", "vl_checklist", "cola", "bivlc")
+# blind): a module scores them blind with its `score_blind` where it has one, else `blind.score_items`.
+BLIND_BENCHMARKS = tuple(name for name, b in REGISTRY.items() if b.blind)
 
 
 def module(benchmark: str):
-    if benchmark not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {benchmark!r}; expected one of {BENCHMARKS}")
-    return importlib.import_module(f"{__name__}.{benchmark}")
+    """The module of `benchmark` (imports torch); ValueError naming the known ones for any other name."""
+    return get(benchmark).module()

@@ -4,7 +4,8 @@ Formats and protocol (mertyg/vision-language-models-are-bows: `dataset_zoo/aro_d
 average the notebook `notebooks/Replicate ARO! VG-Relation, VG-Attribution.ipynb`):
 - relation / attribution: a JSON list of {"image_path", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "true_caption",
   "false_caption", and "relation_name" or "attributes": [a, b]}; the image is cropped to the box. A sample is right
-  iff the true caption scores strictly higher (ARO takes the argmax over [false, true]: a tie goes to false).
+  iff the true caption scores strictly higher (ARO takes the argmax over [false, true]: a tie goes to false;
+  `protocols.choose_caption`).
   VG-Attribution: `{dataset}`, the mean accuracy over attribute pairs seen at least `min_count` (25) times.
   VG-Relation: `{dataset}`, the mean accuracy over relations outside `EXCLUDED_RELATIONS`, as the authors average:
   `visual_genome_relation.json` keeps relations for which swapping subject and object need not make the caption
@@ -17,8 +18,8 @@ average the notebook `notebooks/Replicate ARO! VG-Relation, VG-Attribution.ipynb
 - order: BLIP's Karpathy JSON, a list of {"image": path, "caption": [captions]}; each caption against its four
   word-order perturbations (shuffle nouns and adjectives, shuffle all but nouns and adjectives, shuffle within
   trigrams, shuffle trigrams), all normalized by ARO's `pre_caption`. Right iff the original scores highest (a tie
-  goes to the original, as ARO's argmax does). Tokens and part-of-speech tags come from spaCy (ARO used NLTK's
-  tokenizer for the trigram perturbations).
+  goes to the original, as ARO's argmax does: `protocols.choose`, ties "true"). Tokens and part-of-speech tags come
+  from spaCy (ARO used NLTK's tokenizer for the trigram perturbations).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pandas as pd
 import torch
 
 from .. import io, shapes, world
-from . import encode
+from . import encode, protocols
 
 KINDS = ("relation", "attribution", "order")
 FIELDS = {"relation": ("image_path", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "true_caption", "false_caption",
@@ -188,9 +189,9 @@ def _crop_loader(item):
     return image.crop(box)
 
 
-def _binary(model, preprocess, tokenizer, cases, image_dir, batch_size, device) -> tuple[list, list]:
-    """(true caption's scores, false caption's scores), each a float per relation/attribution case: the cosine
-    similarity with the image cropped to the case's box."""
+def _binary(model, preprocess, tokenizer, cases, image_dir, batch_size, device) -> protocols.Choice:
+    """Each relation/attribution case's choice between its true and its false caption (`protocols.choose_caption`,
+    a tie wrong): scores (cases, 2), the cosine similarity of each with the image cropped to the case's box."""
     items = [(str(Path(image_dir) / c["image_path"]),
               (c["bbox_x"], c["bbox_y"], c["bbox_x"] + c["bbox_w"], c["bbox_y"] + c["bbox_h"])) for c in cases]
     unique_items, item_row = encode.index(items)
@@ -198,10 +199,8 @@ def _binary(model, preprocess, tokenizer, cases, image_dir, batch_size, device) 
     img = encode.images(model, preprocess, unique_items, batch_size, device, load=_crop_loader)[
         [item_row[i] for i in items]]
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
-    true = txt[[caption_row[c["true_caption"]] for c in cases]]
-    false = txt[[caption_row[c["false_caption"]] for c in cases]]
-    # float32 scores as python floats (exact): compared as float64 they order as the float32 values do
-    return (img * true).sum(-1).tolist(), (img * false).sum(-1).tolist()
+    return protocols.choose_caption(img, [txt[[caption_row[c[k]] for c in cases]]
+                                          for k in ("true_caption", "false_caption")])
 
 
 def _macro(correct, groups) -> tuple[float, dict]:
@@ -229,18 +228,17 @@ def _order(model, preprocess, tokenizer, entries, image_dir, shuffler, max_words
     captions, caption_row = encode.index([o for *_, options in cases for o in options])
     img = encode.images(model, preprocess, [Path(image_dir) / i for i in images], batch_size, device)
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
-    # products summed row by row: a matrix-vector product may round equal rows differently (its last rows take
-    # another code path) and would break the tie of a perturbation that equals the original
-    scores = torch.stack([(txt[[caption_row[o] for o in options]] * img[image_row[image]]).sum(-1)
-                          for _, _, image, options in cases])
+    # `protocols.similarity` sums products row by row, so a perturbation equal to the original ties with it exactly
+    scores = protocols.candidate_scores(img[[image_row[image] for _, _, image, _ in cases]],
+                                        txt[torch.tensor([[caption_row[o] for o in options] for *_, options in cases])])
     return cases, scores
 
 
 def _order_rows(name, cases, scores) -> list[dict]:
+    choice = protocols.choose(scores, ties="true")  # ARO's argmax: a tie goes to the original
     rows = []
-    correct = (scores.argmax(dim=1) == 0).tolist()  # argmax takes the first of equal scores: the original
-    best = scores[:, 1:].argmax(dim=1).tolist()  # the perturbation that came closest (the first of equal ones)
-    for (i, j, image, options), ok, b, row in zip(cases, correct, best, scores.tolist()):
+    for (i, j, image, options), ok, b, row in zip(cases, choice.correct.tolist(), choice.closest.tolist(),
+                                                  scores.tolist()):
         rows.append({"category": name, "sample_id": f"{i}/{j}", "correct": ok, "score_positive": row[0],
                      "score_negative": row[1 + b], "image": image, "caption": options[0],
                      "negative_caption": options[1 + b], "kind": "order", "group": None, "averaged": True,
@@ -248,12 +246,14 @@ def _order_rows(name, cases, scores) -> list[dict]:
     return rows
 
 
-def _binary_rows(name, kind, cases, groups, averaged, positive, negative) -> list[dict]:
-    return [{"category": name, "sample_id": str(i), "correct": p > n, "score_positive": p, "score_negative": n,
+def _binary_rows(name, kind, cases, groups, averaged, choice: protocols.Choice) -> list[dict]:
+    # float32 scores as python floats (exact): compared as float64 they order as the float32 values do
+    return [{"category": name, "sample_id": str(i), "correct": ok, "score_positive": p, "score_negative": n,
              "image": c["image_path"], "caption": c["true_caption"], "negative_caption": c["false_caption"],
              "kind": kind, "group": g, "averaged": bool(a), "scores_negative": [n],
              "negative_captions": [c["false_caption"]]}
-            for i, (c, g, a, p, n) in enumerate(zip(cases, groups, averaged, positive, negative))]
+            for i, (c, g, a, (p, n), ok) in enumerate(zip(cases, groups, averaged, choice.scores.tolist(),
+                                                          choice.correct.tolist()))]
 
 
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
@@ -300,9 +300,8 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
             if not averaged.any():
                 raise ValueError(f"ARO {name}: every relation in {path} is one the authors leave out of the average "
                                  f"({sorted(set(groups))}); expected some outside aro.EXCLUDED_RELATIONS")
-        positive, negative = _binary(model, preprocess, tokenizer, data, image_dir, batch_size, device)
-        table = pd.DataFrame(_binary_rows(name, d["kind"], data, groups, averaged, positive, negative),
-                             columns=COLUMNS)
+        choice = _binary(model, preprocess, tokenizer, data, image_dir, batch_size, device)
+        table = pd.DataFrame(_binary_rows(name, d["kind"], data, groups, averaged, choice), columns=COLUMNS)
         tables.append(table)
         correct = table["correct"].to_numpy()
         details[name] = {"samples": len(table), "micro": 100 * float(correct.mean())}

@@ -26,11 +26,11 @@ the caption and negative caption, I0/I1 the image and negative image (`dataset`,
 cosine similarity (`c{j}_i{k}` below), four retrievals, each strict (a tie is wrong; lines 161-164): Ipos_2T =
 s(C0, I0) > s(C1, I0), Ineg_2T = s(C1, I1) > s(C0, I1) (each image picks its caption), Tpos_2I = s(C0, I0) >
 s(C0, I1), Tneg_2I = s(C1, I1) > s(C1, I0) (each caption picks its image); I2T = Ipos_2T and Ineg_2T, T2I = Tpos_2I
-and Tneg_2I, group = I2T and T2I (lines 166-168; Winoground's text, image and group scores). The paper reports I2T,
-T2I and group over all rows (the README's results table); the script also prints them per `type` (replace, swap,
-add) and the four retrievals' rates (`main_evaluation_BiVLC.py`, lines 87 and 100-106). Here: `i2t`, `t2i`, `group`
-overall and `{type}_{i2t,t2i,group}` per type; details hold the same per category (`{type}_{subtype}`) and the four
-retrievals' rates.
+and Tneg_2I, group = I2T and T2I (lines 166-168; Winoground's text, image and group scores: `protocols.group_2x2`). The
+paper reports I2T, T2I and group over all rows (the README's results table); the script also prints them per `type`
+(replace, swap, add) and the four retrievals' rates (`main_evaluation_BiVLC.py`, lines 87 and 100-106). Here: `i2t`,
+`t2i`, `group` overall and `{type}_{i2t,t2i,group}` per type; details hold the same per category (`{type}_{subtype}`)
+and the four retrievals' rates.
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import shapes, world
-from . import encode
-from .winoground import scores
+from . import encode, protocols
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +55,9 @@ FOLDER_LAYOUTS = ("data/test-*.parquet", "test-*.parquet", "default/test/*.parqu
 COLUMNS = ("category", "sample_id", "correct", "c0_i0", "c0_i1", "c1_i0", "c1_i1", "ipos_2t", "ineg_2t", "tpos_2i",
            "tneg_2i", "i2t_correct", "t2i_correct", "group_correct", "type", "subtype", "caption_0", "caption_1",
            "image_0", "image_1")
-PAIRS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (caption, image) of c0_i0, c0_i1, c1_i0, c1_i1
 SCORES = ("i2t", "t2i", "group")
-RETRIEVALS = ("ipos_2t", "ineg_2t", "tpos_2i", "tneg_2i")
+# BiVLC's four retrievals, each a `protocols.Group` field: each image picks its caption, each caption its image
+RETRIEVALS = {"ipos_2t": "i0_picks_c0", "ineg_2t": "i1_picks_c1", "tpos_2i": "c0_picks_i0", "tneg_2i": "c1_picks_i1"}
 
 
 def _schema():
@@ -180,19 +179,11 @@ def _open(png: bytes):
     return encode.open_rgb(bytes_io.BytesIO(png))
 
 
-def _table(rows: list[dict], similarities: list) -> pd.DataFrame:
-    """The per-sample table of `rows` (dicts with index, type, subtype, caption_0/1, image_0/1) and their
-    similarities (c0_i0, c0_i1, c1_i0, c1_i1: lists of floats)."""
-    s00, s01, s10, s11 = (pd.Series(s, dtype="float64") for s in similarities)
-    retrievals = {"ipos_2t": s00 > s10, "ineg_2t": s11 > s01, "tpos_2i": s00 > s01, "tneg_2i": s11 > s10}
-    i2t, t2i, group = scores(s00, s01, s10, s11)
-    return pd.DataFrame({
-        "category": [f"{r['type']}_{r['subtype']}" for r in rows], "sample_id": [str(r["index"]) for r in rows],
-        "correct": group.tolist(), **{f"c{j}_i{k}": list(s) for (j, k), s in zip(PAIRS, similarities)},
-        **{k: v.tolist() for k, v in retrievals.items()},
-        "i2t_correct": i2t.tolist(), "t2i_correct": t2i.tolist(), "group_correct": group.tolist(),
-        **{c: [r[c] for r in rows] for c in ("type", "subtype", "caption_0", "caption_1", "image_0", "image_1")}},
-        columns=COLUMNS)
+def _verdicts(scores: protocols.Group) -> dict:
+    """{column: its values} of BiVLC's verdict columns, in `COLUMNS` order, from `protocols.group_2x2`'s verdicts:
+    the four retrievals, then I2T (Winoground's text score), T2I (its image score) and group."""
+    return {"correct": scores.group, **{k: getattr(scores, field) for k, field in RETRIEVALS.items()},
+            "i2t_correct": scores.text, "t2i_correct": scores.image, "group_correct": scores.group}
 
 
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
@@ -208,15 +199,18 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     img = encode.images(model, preprocess, images, batch_size, device, load=_open)
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
 
-    def s(j, k):
-        caption, image = ("caption", "negative_caption")[j], IMAGES[k]
-        return (txt[[caption_row[r[caption]] for r in rows]] * img[[image_row[r[image]] for r in rows]]).sum(-1)
-
-    items = [{"index": r["index"], "type": r["type"], "subtype": r["subtype"], "caption_0": r["caption"],
-              "caption_1": r["negative_caption"], "image_0": r["image_name"], "image_1": r["negative_image_name"]}
-             for r in rows]
-    # the float32 similarities as exact python floats: compared again as float64, they order the same way
-    table = _table(items, [s(j, k).tolist() for j, k in PAIRS])
+    similarities = protocols.similarities_2x2(
+        *(txt[[caption_row[r[c]] for r in rows]] for c in ("caption", "negative_caption")),
+        *(img[[image_row[r[c]] for r in rows]] for c in IMAGES))
+    table = pd.DataFrame({
+        "category": [f"{r['type']}_{r['subtype']}" for r in rows], "sample_id": [str(r["index"]) for r in rows],
+        **{k: v.tolist() for k, v in _verdicts(protocols.group_2x2(*similarities)).items()},
+        # the float32 similarities as exact python floats: compared again as float64, they order the same way
+        **{f"c{j}_i{k}": s.tolist() for (j, k), s in zip(protocols.PAIRS, similarities)},
+        **{c: [r[c] for r in rows] for c in ("type", "subtype")},
+        "caption_0": [r["caption"] for r in rows], "caption_1": [r["negative_caption"] for r in rows],
+        "image_0": [r["image_name"] for r in rows], "image_1": [r["negative_image_name"] for r in rows]},
+        columns=COLUMNS)
     per_category = {category: {**_scores(part), "rows": len(part)}
                     for category, part in table.groupby("category", sort=False)}
     details = {"rows": len(rows), "skipped": skipped,
@@ -250,18 +244,8 @@ def metrics_from_samples(samples: pd.DataFrame) -> dict:
 
 
 def score_blind(items: pd.DataFrame, scorer, model: str) -> pd.DataFrame:
-    """A per-sample table (`COLUMNS`) scored by a text-only `scorer` (tripletclip.blind): s(c, i) = scorer.score(c)
-    for both images, the verdicts recomputed with BiVLC's strict comparisons. Such a scorer ties s(c0, i0) with
-    s(c0, i1), so its T2I score, and with it the group score, is wrong on every row; its I2T asks score(c0) >
-    score(c1) and score(c1) > score(c0) at once: wrong too (of ipos_2t and ineg_2t exactly one holds, none on a tie:
-    the caption the scorer prefers). Every other column is kept. `model` is unused: no tie is settled by a coin
-    here, BiVLC counts a tie wrong."""
-    del model
-    rows = [{**row, "index": row["sample_id"]} for row in items.to_dict("records")]
-    text = {j: [float(scorer.score(c)) for c in items[f"caption_{j}"]] for j in (0, 1)}
-    scored = _table(rows, [text[j] for j, _ in PAIRS])
-    out = items.copy()
-    for column in ("correct", "c0_i0", "c0_i1", "c1_i0", "c1_i1", *RETRIEVALS, "i2t_correct", "t2i_correct",
-                   "group_correct"):
-        out[column] = scored[column].to_numpy()
-    return out
+    """A per-sample table (`COLUMNS`) scored by a text-only `scorer` (tripletclip.blind): `protocols.blind_2x2`, the
+    verdicts recomputed with BiVLC's strict comparisons. Its T2I score, and with it the group score, is wrong on
+    every row, and so is its I2T (of ipos_2t and ineg_2t exactly one holds, none on a tie: the caption the scorer
+    prefers). `model` is unused: no tie is settled by a coin here, BiVLC counts a tie wrong."""
+    return protocols.blind_2x2(items, scorer, _verdicts)

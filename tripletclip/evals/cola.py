@@ -18,10 +18,10 @@ Protocol (the repository's `scripts/eval.py`, added in 1fa52fb, 2024-11-23, with
 with s(c, i) the image-caption similarity of caption c_j and image i_k (`c{j}_i{k}` below), a pair is right iff
 s(c0, i0) > s(c0, i1) and s(c1, i1) > s(c1, i0): each caption retrieves its own image rather than the other one
 (line 19, `im0_c0 > im1_c0 and im1_c1 > im0_c1` over a 2x2 array of rows image 0, 1 and columns caption 0, 1). This
-is Winoground's *image* score (text-to-image, Thrush et al. 2022, §3); their script prints its mean as the
-"Multi-obj accuracy" (line 75), our `image`. A tie is wrong (strict `>`, as in their code). Winoground's text
-score (each image picks its own caption: s(c0, i0) > s(c1, i0) and s(c1, i1) > s(c0, i1)) and group score (both) are
-reported beside it, as `text` and `group`; Cola does not report them.
+is Winoground's *image* score (text-to-image, Thrush et al. 2022, §3; `protocols.group_2x2`); their script prints its
+mean as the "Multi-obj accuracy" (line 75), our `image`. A tie is wrong (strict `>`, as in their code). Winoground's
+text score (each image picks its own caption: s(c0, i0) > s(c1, i0) and s(c1, i1) > s(c0, i1)) and group score (both)
+are reported beside it, as `text` and `group`; Cola does not report them.
 
 The pairs have no category of their own; every row's category is `multi_object`. The single-object setting (the
 `COLA_singleobjects_benchmark_*.json` files, mAP over 320 multi-attribute classes) is not implemented.
@@ -36,8 +36,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .. import io, shapes, world
-from . import encode
-from .winoground import scores
+from . import encode, protocols
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,6 @@ IMAGE_SUBFOLDERS = ("", "VG_100K", "VG_100K_2")
 # the per-sample table's columns (`metrics_from_samples` says what each holds)
 COLUMNS = ("category", "sample_id", "correct", "c0_i0", "c0_i1", "c1_i0", "c1_i1", "text_correct", "image_correct",
            "group_correct", "caption_0", "caption_1", "image_0", "image_1")
-PAIRS = (("0", "0"), ("0", "1"), ("1", "0"), ("1", "1"))  # (caption, image) of c0_i0, c0_i1, c1_i0, c1_i1
 
 
 def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
@@ -146,17 +144,6 @@ def image_bytes(spec: dict, root: str = ".", names=None) -> dict[str, bytes]:
     return {name: Path(path).read_bytes() for name, path in where.items() if names is None or name in names}
 
 
-def _table(pairs: list[dict], similarities: list) -> pd.DataFrame:
-    """The per-sample table of `pairs` and their similarities (c0_i0, c0_i1, c1_i0, c1_i1: tensors or lists)."""
-    text, image, group = scores(*(pd.Series(s, dtype="float64") for s in similarities))
-    return pd.DataFrame({
-        "category": CATEGORY, "sample_id": [str(p["index"]) for p in pairs], "correct": image.tolist(),
-        **{f"c{j}_i{k}": list(s) for (j, k), s in zip(PAIRS, similarities)},
-        "text_correct": text.tolist(), "image_correct": image.tolist(), "group_correct": group.tolist(),
-        **{f"caption_{k}": [p[f"caption_{k}"] for p in pairs] for k in (0, 1)},
-        **{f"image_{k}": [p[f"image_{k}"] for p in pairs] for k in (0, 1)}}, columns=COLUMNS)
-
-
 def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_size: int = 256,
              device: str = "cpu") -> tuple[dict, dict, pd.DataFrame]:
     """(metrics, details, samples): Cola's multi-object accuracy (`image`) and Winoground's `text` and `group`
@@ -169,12 +156,17 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     img = encode.images(model, preprocess, paths, batch_size, device)
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
 
-    def s(j, k):
-        return (txt[[caption_row[p[f"caption_{j}"]] for p in pairs]]
-                * img[[image_row[p[f"path_{k}"]] for p in pairs]]).sum(-1)
-
-    # the float32 similarities as exact python floats: compared again as float64, they order the same way
-    table = _table(pairs, [s(int(j), int(k)).tolist() for j, k in PAIRS])
+    similarities = protocols.similarities_2x2(
+        *(txt[[caption_row[p[f"caption_{j}"]] for p in pairs]] for j in (0, 1)),
+        *(img[[image_row[p[f"path_{k}"]] for p in pairs]] for k in (0, 1)))
+    scores = protocols.group_2x2(*similarities)
+    table = pd.DataFrame({
+        "category": CATEGORY, "sample_id": [str(p["index"]) for p in pairs], "correct": scores.image.tolist(),
+        # the float32 similarities as exact python floats: compared again as float64, they order the same way
+        **{f"c{j}_i{k}": s.tolist() for (j, k), s in zip(protocols.PAIRS, similarities)},
+        **{f"{k}_correct": getattr(scores, k).tolist() for k in ("text", "image", "group")},
+        **{f"caption_{k}": [p[f"caption_{k}"] for p in pairs] for k in (0, 1)},
+        **{f"image_{k}": [p[f"image_{k}"] for p in pairs] for k in (0, 1)}}, columns=COLUMNS)
     return metrics_from_samples(table), {"pairs": len(pairs), "skipped": skipped}, table
 
 
@@ -193,16 +185,9 @@ def metrics_from_samples(samples: pd.DataFrame) -> dict:
 
 
 def score_blind(items: pd.DataFrame, scorer, model: str) -> pd.DataFrame:
-    """A per-sample table (`COLUMNS`) scored by a text-only `scorer` (tripletclip.blind): s(c, i) = scorer.score(c)
-    for both images, the verdicts recomputed with the same strict comparisons. Such a scorer ties s(c0, i0) with
-    s(c0, i1), so its image score, Cola's accuracy, is wrong on every pair, and its text score asks score(c0) >
-    score(c1) and score(c1) > score(c0) at once: wrong too. Every other column is kept. `model` is unused: no tie
+    """A per-sample table (`COLUMNS`) scored by a text-only `scorer` (tripletclip.blind): `protocols.blind_2x2`,
+    wrong on every pair (its image score, Cola's accuracy, ties each caption with itself). `model` is unused: no tie
     is settled by a coin here, Cola counts a tie wrong."""
-    del model
-    pairs = [{"index": i, **row} for i, row in zip(items["sample_id"], items.to_dict("records"))]
-    text = {k: [float(scorer.score(c)) for c in items[f"caption_{k}"]] for k in ("0", "1")}
-    out = items.copy()
-    scored = _table(pairs, [text[j] for j, _ in PAIRS])
-    for column in ("correct", "c0_i0", "c0_i1", "c1_i0", "c1_i1", "text_correct", "image_correct", "group_correct"):
-        out[column] = scored[column].to_numpy()
-    return out
+    return protocols.blind_2x2(items, scorer, lambda scores: {
+        "correct": scores.image, "text_correct": scores.text, "image_correct": scores.image,
+        "group_correct": scores.group})

@@ -2,10 +2,11 @@
 
 Format (RAIVNLab/sugar-crepe, `data/`): a folder of seven `{category}.json` files, each {id: {"filename", "caption",
 "negative_caption"}}, and an image folder (COCO val2017). Protocol (its `main_eval.py`): with L2-normalized
-embeddings a sample is correct iff the positive caption scores strictly higher against the image than the negative;
-accuracy per category. `avg` is the mean of the seven categories, each group's mean (`replace`, `swap`, `add`)
-that of its members, `avg_groups` the mean of the three groups' and `avg_samples` the accuracy over all samples
-(`metrics_from_samples`), so a folder must hold all seven files: one that lacks any fails, naming what is missing.
+embeddings a sample is correct iff the positive caption scores strictly higher against the image than the negative
+(`protocols.choose_caption`); accuracy per category. `avg` is the mean of the seven categories, each group's mean
+(`replace`, `swap`, `add`) that of its members, `avg_groups` the mean of the three groups' and `avg_samples` the
+accuracy over all samples (`metrics_from_samples`), so a folder must hold all seven files: one that lacks any fails,
+naming what is missing.
 
 The first release (commit 42b927f, 2023-06-06) named three files `replace_ent.json`, `swap_ent.json` and
 `add_ent.json`. It is not the benchmark with other names: commit 6e45274 (2023-06-23, "filter false negative")
@@ -21,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import io, shapes, world
-from . import encode
+from . import encode, protocols
 
 # The paper's column order: Replace (obj, att, rel), Swap (obj, att), Add (obj, att).
 CATEGORIES = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att")
@@ -165,11 +166,11 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     text_features = encode.texts(model, tokenizer, captions, batch_size, device)
     rows = []
     for category, samples in data.items():
-        img = image_features[[image_row[s["filename"]] for s in samples.values()]]
-        pos = (img * text_features[[caption_row[s["caption"]] for s in samples.values()]]).sum(-1)
-        neg = (img * text_features[[caption_row[s["negative_caption"]] for s in samples.values()]]).sum(-1)
+        choice = protocols.choose_caption(
+            image_features[[image_row[s["filename"]] for s in samples.values()]],
+            [text_features[[caption_row[s[c]] for s in samples.values()]] for c in ("caption", "negative_caption")])
         # the comparison is made on the float32 scores; as float64 in the table they order the same way
-        for (key, s), p, n, ok in zip(samples.items(), pos.tolist(), neg.tolist(), (pos > neg).tolist()):
+        for (key, s), (p, n), ok in zip(samples.items(), choice.scores.tolist(), choice.correct.tolist()):
             rows.append({"category": category, "sample_id": str(key), "correct": ok, "score_positive": p,
                          "score_negative": n, "image": s["filename"], "caption": s["caption"],
                          "negative_caption": s["negative_caption"]})

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io, shapes, world
-from . import encode
+from . import encode, protocols
 
 # SugarCrepe's order (its paper's columns): Replace (obj, att, rel), Swap (obj, att)
 CATEGORIES = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att")
@@ -275,10 +275,9 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     p1, p2, neg = (text_features[[caption_row[s[f]] for _, s in samples]]
                    for f in ("caption", "caption2", "negative_caption"))
     # float32 cosines, compared as they are; as float64 in the table they order the same way
-    scores = {"image_caption": (img * p1).sum(-1), "image_caption2": (img * p2).sum(-1),
-              "image_negative": (img * neg).sum(-1), "caption_caption2": (p1 * p2).sum(-1),
-              "caption_negative": (p1 * neg).sum(-1), "caption2_negative": (p2 * neg).sum(-1)}
-    scores = {k: v.numpy() for k, v in scores.items()}
+    scores = {k: protocols.similarity(a, b).numpy() for k, (a, b) in {
+        "image_caption": (img, p1), "image_caption2": (img, p2), "image_negative": (img, neg),
+        "caption_caption2": (p1, p2), "caption_negative": (p1, neg), "caption2_negative": (p2, neg)}.items()}
     rows = []
     for task in TASKS:
         first, second, third = (scores[k] for k in SCORES[task])

@@ -42,8 +42,8 @@ unvalidated. A spec `all_samples: true` scores every sample instead, which no pu
 those 24 as ties, wrong). The comparison is strict (LXMERT's script, line 95: `cross_score[0, 1] > cross_score[1,
 1]`; CE-CLIP's, lines 147-148: the softmax over 100 x the two cosines, softmaxed once more, the caption's share >
 0.5, i.e. a strictly higher cosine, though computed under fp16 autocast, which can tie pairs that float32 separates),
-on L2-normalized embeddings. Accuracy per piece; per instrument (the paper's Table 2 groups and CE-CLIP's
-`CATEGORIES`, lines 51-60: existence; plurality; counting = counting-hard (the paper's "balanced"),
+on L2-normalized embeddings (`protocols.choose_caption`). Accuracy per piece; per instrument (the paper's Table 2
+groups and CE-CLIP's `CATEGORIES`, lines 51-60: existence; plurality; counting = counting-hard (the paper's "balanced"),
 counting-small-quant ("small numbers"), counting-adversarial; relations; actions = action-replacement,
 actant-swap; coreference = coreference-standard, coreference-hard (the paper's "clean"); foil-it) the mean of its
 pieces; `avg`, the mean of the eleven pieces (CE-CLIP's `avg`, line 153, a mean over its eleven `DATA` entries;
@@ -58,7 +58,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import io, shapes, world
-from . import encode
+from . import encode, protocols
 
 # The paper's column order (Table 2), by file stem.
 PIECES = ("existence", "plurals", "counting-hard", "counting-small-quant", "counting-adversarial", "relations",
@@ -277,10 +277,10 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     for piece, samples in data.items():
         if not samples:
             continue
-        img = image_features[[image_row[p] for p in paths[piece]]]
-        pos = (img * text_features[[caption_row[s["caption"]] for s in samples.values()]]).sum(-1)
-        neg = (img * text_features[[caption_row[s["foil"]] for s in samples.values()]]).sum(-1)
-        for (key, s), p, n, ok in zip(samples.items(), pos.tolist(), neg.tolist(), (pos > neg).tolist()):
+        choice = protocols.choose_caption(
+            image_features[[image_row[p] for p in paths[piece]]],
+            [text_features[[caption_row[s[c]] for s in samples.values()]] for c in ("caption", "foil")])
+        for (key, s), (p, n), ok in zip(samples.items(), choice.scores.tolist(), choice.correct.tolist()):
             rows.append({"category": piece, "sample_id": str(key), "correct": ok, "score_positive": p,
                          "score_negative": n, "image": s["image_file"], "caption": s["caption"],
                          "negative_caption": s["foil"], "dataset": s["dataset"]})

@@ -29,19 +29,18 @@ Protocol (`vl_checklist/evaluate.py`, `Evaluate.eval`, task "itc", lines 93-124,
 104-105), each scored alone; right iff the positive's score is strictly higher (line 117, `result_tmp[i][0][1] >
 result_tmp[i][1][1]`: an ITM model's match probability; CE-CLIP's fork, rabiulcste/vl_checklist at ca0c68d, scores
 CLIP by the cosine, `example_models/open_clip/engine.py` lines 76-82, and compares `result_tmp[i][0] >
-result_tmp[i][1]`, `vl_checklist/evaluate.py` line 217, which is what is done here, on L2-normalized embeddings);
-accuracy per file. The loader silently skips an entry whose image is missing (`data_loader.py` line 51); here a
-missing image fails, naming it, unless the spec sets `skip_missing_images: true` (then skipped and counted in
-details, as the authors' loader does). Their config (`configs/sample.yaml`, MAX_NUM 2000; CE-CLIP's four
-`configs/our_clip_*.yaml` too) keeps the first MAX_NUM / 2 entries of each file after that filter
-(`evaluate.py` lines 98-99): a spec's `max_per_file` does that, `MAX_PER_FILE` (1000) when the spec does not name
-it, every entry when it is null. Aggregation (`radar.py` `generate_chart` over `corpus.json`, lines 122-137): a
-sub-type's accuracy is the mean over its sources of the mean over that source's files. Where a file has no entry
-left (every image missing), the authors' code fails (`evaluate.py` line 124 divides by zero; `radar.py` lines
-130-132 stop at a file not evaluated); here it is left out of the means. The paper and CE-CLIP report Object,
-Attribute and Relation: here each is the mean of its sub-types (Object of the six, Attribute of the five, Relation
-of the two) and `avg` the mean of the three, all macro, as `radar.py` averages; the authors' code has no per-type
-number, so that last level is this module's.
+result_tmp[i][1]`, `vl_checklist/evaluate.py` line 217, which is what is done here, on L2-normalized embeddings:
+`protocols.choose_caption`); accuracy per file. The loader silently skips an entry whose image is missing
+(`data_loader.py` line 51); here a missing image fails, naming it, unless the spec sets `skip_missing_images: true`
+(then skipped and counted in details, as the authors' loader does). Their config (`configs/sample.yaml`, MAX_NUM 2000;
+CE-CLIP's four `configs/our_clip_*.yaml` too) keeps the first MAX_NUM / 2 entries of each file after that filter
+(`evaluate.py` lines 98-99): a spec's `max_per_file` does that, `MAX_PER_FILE` (1000) when the spec does not name it,
+every entry when it is null. Aggregation (`radar.py` `generate_chart` over `corpus.json`, lines 122-137): a sub-type's
+accuracy is the mean over its sources of the mean over that source's files. Where a file has no entry left (every image
+missing), the authors' code fails (`evaluate.py` line 124 divides by zero; `radar.py` lines 130-132 stop at a file not
+evaluated); here it is left out of the means. The paper and CE-CLIP report Object, Attribute and Relation: here each is
+the mean of its sub-types (Object of the six, Attribute of the five, Relation of the two) and `avg` the mean of the
+three, all macro, as `radar.py` averages; the authors' code has no per-type number, so that last level is this module's.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ import pandas as pd
 import yaml
 
 from .. import io, shapes, world
-from . import encode
+from . import encode, protocols
 
 # Sub-types in the order of radar.py's spoke labels (lines 143-144): (metric name, type, corpus path under corpus/v1,
 # {source: yaml names}). Its scores come in corpus.json's order, whose attributes run color, material, action, size,
@@ -294,10 +293,10 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     for key, entries in scored.items():
         if not entries:
             continue
-        img = image_features[[image_row[p] for _, _, p in entries]]
-        pos = (img * text_features[[caption_row[e[1]["POS"][0]] for _, e, _ in entries]]).sum(-1)
-        neg = (img * text_features[[caption_row[e[1]["NEG"][0]] for _, e, _ in entries]]).sum(-1)
-        for (i, e, _), p, n, ok in zip(entries, pos.tolist(), neg.tolist(), (pos > neg).tolist()):
+        choice = protocols.choose_caption(
+            image_features[[image_row[p] for _, _, p in entries]],
+            [text_features[[caption_row[e[1][c][0]] for _, e, _ in entries]] for c in ("POS", "NEG")])
+        for (i, e, _), (p, n), ok in zip(entries, choice.scores.tolist(), choice.correct.tolist()):
             rows.append({"category": key, "sample_id": str(i), "correct": ok, "score_positive": p,
                          "score_negative": n, "image": e[0], "caption": e[1]["POS"][0],
                          "negative_caption": e[1]["NEG"][0], "subtype": data[key]["subtype"],

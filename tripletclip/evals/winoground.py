@@ -2,7 +2,8 @@
 
 Protocol (the paper, §3): with s(c, i) the image-caption similarity, an example's text score is right iff
 s(c0, i0) > s(c1, i0) and s(c1, i1) > s(c0, i1); its image score iff s(c0, i0) > s(c0, i1) and
-s(c1, i1) > s(c1, i0); its group score iff both. A tie is wrong.
+s(c1, i1) > s(c1, i0); its group score iff both. A tie is wrong. (`protocols.group_2x2`, which Cola and BiVLC
+share.)
 
 Layouts of facebook/winoground on the Hugging Face hub; `examples` names either, `evaluate` tells them apart by
 content (parquet files begin with `PAR1`), not by name:
@@ -29,7 +30,7 @@ from typing import Callable
 import pandas as pd
 
 from .. import io, shapes, world
-from . import encode
+from . import encode, protocols
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,6 @@ def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dic
     world.render_all(out / "images", scenes, world_cfg["image_size"], f"winoground:{seed}", image_format="PNG")
     io.write_jsonl(out / "examples.jsonl", examples)
     return {"examples": "examples.jsonl", "image_dir": "images"}
-
-
-def scores(s00, s01, s10, s11):
-    """Boolean text, image and group scores from s(c_j, i_k) = s{j}{k} (tensors over examples)."""
-    text = (s00 > s10) & (s11 > s01)
-    image = (s00 > s01) & (s11 > s10)
-    return text, image, text & image
 
 
 def _is_parquet(path: Path) -> bool:
@@ -188,19 +182,17 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     img = encode.images(model, preprocess, images, batch_size, device, load=open_image)
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
 
-    def s(j, k):
-        return (txt[[caption_row[e[f"caption_{j}"]] for e in examples]]
-                * img[[image_row[e[f"image_{k}"]] for e in examples]]).sum(-1)
-
-    similarities = s(0, 0), s(0, 1), s(1, 0), s(1, 1)
-    text, image, group = scores(*similarities)
+    similarities = protocols.similarities_2x2(
+        *(txt[[caption_row[e[f"caption_{j}"]] for e in examples]] for j in (0, 1)),
+        *(img[[image_row[e[f"image_{k}"]] for e in examples]] for k in (0, 1)))
+    scores = protocols.group_2x2(*similarities)
     table = pd.DataFrame({
         "category": [e.get("tag") or "" for e in examples],
         "sample_id": [str(e["id"]) if e.get("id") is not None else str(i) for i, e in enumerate(examples)],
-        "correct": group.tolist(),
+        "correct": scores.group.tolist(),
         # the float32 similarities as exact python floats: compared again, they give the same scores
-        **{f"c{j}_i{k}": v.tolist() for (j, k), v in zip(((0, 0), (0, 1), (1, 0), (1, 1)), similarities)},
-        "text_correct": text.tolist(), "image_correct": image.tolist(), "group_correct": group.tolist(),
+        **{f"c{j}_i{k}": v.tolist() for (j, k), v in zip(protocols.PAIRS, similarities)},
+        **{f"{k}_correct": getattr(scores, k).tolist() for k in ("text", "image", "group")},
         **{f"caption_{k}": [e[f"caption_{k}"] for e in examples] for k in (0, 1)},
         **{f"image_{k}": [e[f"image_{k}_name"] for e in examples] for k in (0, 1)}}, columns=COLUMNS)
     per_tag = {tag: _scores(rows) for tag, rows in table.groupby("category")}  # sorted by tag
@@ -225,19 +217,9 @@ def metrics_from_samples(samples: pd.DataFrame) -> dict:
 
 
 def score_blind(items: pd.DataFrame, scorer, model: str) -> pd.DataFrame:
-    """A per-sample table `items` (columns `COLUMNS`) scored by a text-only scorer (tripletclip.blind), which gives
-    a caption the same score against either image: s(c_j, i_k) = scorer.score(caption_j). Then the text score asks
-    for score(c0) > score(c1) and score(c1) > score(c0), and the image score compares a caption's score with
-    itself, a tie, which the protocol counts wrong: a blind scorer is wrong on every example, whatever it is. The
-    row for it in the report shows that Winoground's pairing (each caption right for one image, wrong for the
-    other) leaves nothing for the text alone to find. `model` is unused: there is no tie to break by coin."""
-    import numpy as np
-
-    out = items.copy()
-    first = np.array([float(scorer.score(c)) for c in items["caption_0"]])
-    second = np.array([float(scorer.score(c)) for c in items["caption_1"]])
-    out["c0_i0"], out["c0_i1"], out["c1_i0"], out["c1_i1"] = first, first, second, second
-    text, image, group = scores(first, first, second, second)
-    out["text_correct"], out["image_correct"] = text.tolist(), image.tolist()
-    out["group_correct"] = out["correct"] = group.tolist()
-    return out
+    """A per-sample table `items` (columns `COLUMNS`) scored by a text-only scorer (tripletclip.blind):
+    `protocols.blind_2x2`, wrong on every example whatever the scorer. `model` is unused: Winoground counts a tie
+    wrong, there is none to break by coin."""
+    return protocols.blind_2x2(items, scorer, lambda scores: {
+        "text_correct": scores.text, "image_correct": scores.image, "group_correct": scores.group,
+        "correct": scores.group})
