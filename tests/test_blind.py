@@ -194,3 +194,25 @@ def test_a_blind_scorer_gets_every_winoground_example_wrong():
         assert list(table.columns) == list(winoground.COLUMNS) and not table["correct"].any()
     table = results["blind-shorter"][1]
     assert table[["c0_i0", "c0_i1", "c1_i0", "c1_i1"]].values.tolist() == [[-3, -3, -4, -4], [-3, -3, -3, -3]]
+
+
+def test_a_tie_among_k_options_is_right_one_time_in_k():
+    """Against three false captions, a scorer that ties all four is right with probability 1/4, not a coin's 1/2;
+    one tie with a single negative keeps the coin of a pair (the same draw as before several negatives existed)."""
+
+    class Flat:
+        def score(self, caption):
+            return 1.0
+
+    n = 4000
+    items = pd.DataFrame({"category": "c", "sample_id": [str(i) for i in range(n)],
+                          "caption": [f"true {i}" for i in range(n)],
+                          "negative_captions": [[f"false {i} {k}" for k in range(3)] for i in range(n)]})
+    scored = blind.score_items(items, Flat(), "blind-flat")
+    assert abs(scored["correct"].mean() - 0.25) < 0.025  # 4,000 draws: sd 0.7 points
+    assert scored["negative_caption"].tolist() == [f"false {i} 0" for i in range(n)]  # the first of the tied
+    pairs = items.assign(negative_caption=[n[0] for n in items["negative_captions"]]).drop(
+        columns="negative_captions")
+    assert blind.score_items(pairs, Flat(), "blind-flat")["correct"].tolist() == [
+        blind.tie_break("blind-flat", c, f"false {i} 0") for i, c in enumerate(items["caption"])]
+    assert abs(blind.score_items(pairs, Flat(), "blind-flat")["correct"].mean() - 0.5) < 0.03

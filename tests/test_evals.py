@@ -298,6 +298,10 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
         assert len(io.read_json(tmp_path / "COLA_multiobjects_matching_benchmark.json")) == 10
     elif benchmark == "bivlc":
         assert (tmp_path / "data" / "test-00000-of-00001.parquet").exists()
+    elif benchmark == "whatsup":
+        entries = io.read_json(tmp_path / "controlled_shapes_dataset.json")
+        assert len(entries) == 4 * options["shapes_examples"] and spec["datasets"] == ["controlled_shapes"]
+        assert all((tmp_path / e["image_path"].removeprefix("data/")).exists() for e in entries)
     elif benchmark == "similarity":
         samples = list(io.iter_shard(tmp_path / "triplets.tar"))
         assert len(samples) == 9

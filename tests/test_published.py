@@ -11,7 +11,7 @@ import yaml
 from test_report import OUTPUTS, write_named
 
 from tripletclip import published, report
-from tripletclip.evals import valse
+from tripletclip.evals import valse, whatsup
 from tripletclip.models import ModelSpec
 
 ROWS = published.load()
@@ -166,7 +166,7 @@ def test_every_leaderboard_model_sits_beside_its_published_rows():
                             "avg"},
              "sugarcrepe_pp": {"avg_itt", "avg_tot"}, "winoground": {"text", "image", "group"},
              "aro": set(config["eval"]["aro"]["datasets"]),
-             "valse": {*valse.PIECES, "avg"},
+             "valse": {*valse.PIECES, "avg"}, "whatsup": {*whatsup.REAL, "avg"},
              "zeroshot": {f"{d}_top1" for d in config["eval"]["zeroshot"]["datasets"]},
              "retrieval": {f"{d}_{w}_r{k}" for d in config["eval"]["retrieval"]["datasets"] for w in ("i2t", "t2i")
                            for k in (1, 5, 10)}}
@@ -185,6 +185,9 @@ def test_the_released_models_rows_are_vl_compos_and_the_papers():
     # the primary sources stay where they were: CE-CLIP's ARO and SugarCrepe tables, SugarCrepe's OpenAI row
     assert table[("aro", "vg_relation", "ce-clip")] == 83.0 and table[("sugarcrepe", "swap_obj", "openai")] == 61.38
     assert table[("sugarcrepe", "avg", "ce-clip")] == 85.21  # the mean of its paper's seven categories
+    # What'sUp: vl_compo's six columns, and their mean (its What'sUp number, 41.5 for OpenAI's in shared/papers.md)
+    assert [table[("whatsup", m, "openai")] for m in whatsup.REAL] == [30.58, 30.88, 43.26, 50.68, 46.29, 47.08]
+    assert table[("whatsup", "avg", "openai")] == 41.46 and table[("whatsup", "controlled_a", "negclip")] == 33.25
     # READ-CLIP's Table 1
     assert [table[("sugarcrepe", "avg", "read-clip")], table[("sugarcrepe_pp", "avg_itt", "read-clip")],
             table[("sugarcrepe_pp", "avg_tot", "read-clip")]] == [87.0, 69.8, 66.2]

@@ -44,7 +44,7 @@ def test_the_registry_and_the_plan_import_no_torch():
 
 def test_blind_benchmarks_are_those_that_pick_between_captions():
     assert BLIND_BENCHMARKS == ("sugarcrepe", "aro", "winoground", "sugarcrepe_pp", "valse", "vl_checklist", "cola",
-                                "bivlc")
+                                "bivlc", "whatsup")
     assert all(registry.REGISTRY[b].protocol in ("caption", "group") for b in BLIND_BENCHMARKS)
 
 
@@ -103,7 +103,7 @@ def test_headlines_macro_titles_and_labels():
     assert [m for m in ("avg_itt", "avg_tot", "avg", "swap_att_itt") if h("sugarcrepe_pp", m)] == ["avg_itt", "avg_tot"]
     assert h("cola", "image") and not h("cola", "group") and h("bivlc", "group") and h("similarity", "anything")
     assert h("not-a-benchmark", "x")  # a row of an older run: shown
-    assert [b for b, e in registry.REGISTRY.items() if e.macro] == ["sugarcrepe"]
+    assert [b for b, e in registry.REGISTRY.items() if e.macro] == ["sugarcrepe", "whatsup"]
     assert registry.REGISTRY["vl_checklist"].label == "VL-CheckList"
     assert registry.REGISTRY["winoground"].title == "Winoground scores (%)"
 

@@ -40,6 +40,7 @@ def expected_rows(benchmark: str) -> dict[str, int]:
         "vl_checklist": {f: o["shapes_samples_per_category"] for f in VL_CHECKLIST_FILES},
         "cola": {"multi_object": o["shapes_examples"]},
         "bivlc": {f"{t.split('_')[0]}_{t.split('_')[1]}": 1 for t in shapes.NEGATIVE_TYPES[:o["shapes_examples"]]},
+        "whatsup": {"controlled_shapes": len(shapes.RELATIONS) * o["shapes_examples"]},
     }[benchmark]
 
 
@@ -69,11 +70,13 @@ def test_metrics_are_those_of_the_per_sample_table(tmp_path, tiny, benchmark):
     if "correct" in samples:
         assert samples["correct"].dtype == bool
 
-    two_way = ("sugarcrepe", "aro", "sugarcrepe_pp", "valse", "vl_checklist")
-    if benchmark in two_way:  # right iff the positive scores higher
-        strict = samples["kind"] != "order" if benchmark == "aro" else pd.Series(True, samples.index)
+    two_way = ("sugarcrepe", "aro", "sugarcrepe_pp", "valse", "vl_checklist", "whatsup")
+    if benchmark in two_way:  # right iff the positive scores higher (than the best negative)
+        strict = (samples["kind"] != "order" if benchmark == "aro"
+                  else pd.Series(benchmark != "whatsup", samples.index))
         higher = samples["score_positive"] > samples["score_negative"]
-        tie_to_original = samples["score_positive"] >= samples["score_negative"]  # ARO order: argmax's first
+        # ARO order and What'sUp: argmax's first of equal scores, the true caption's
+        tie_to_original = samples["score_positive"] >= samples["score_negative"]
         assert samples["correct"].equals(higher.where(strict, tie_to_original))
         image_dir = tmp_path / "images"
         for _, row in samples.iterrows() if benchmark in ("sugarcrepe", "aro") else ():

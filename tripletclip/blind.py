@@ -181,10 +181,12 @@ def model_name(name: str) -> str:
     return name if name.startswith("blind-") else f"blind-{name}"
 
 
-def tie_break(model: str, caption: str, negative_caption: str) -> bool:
-    """The coin flip that settles a tie: seeded by the scorer's model name and the two captions only, so the same
-    pair gets the same answer in any table, in any order, when the benchmark is built and when it is reported."""
-    return shapes.keyed_rng("blind-tie", model, caption, negative_caption).random() < 0.5
+def tie_break(model: str, caption: str, negative_caption: str, tied: int = 2) -> bool:
+    """The draw that settles a tie among `tied` equal best scores, the true caption's one of them: right with
+    probability 1 / tied (a coin for a pair), as a blind guess among them is. Seeded by the scorer's model name
+    and the true and the first tied negative caption only, so the same item gets the same answer in any table, in
+    any order, when the benchmark is built and when it is reported."""
+    return shapes.keyed_rng("blind-tie", model, caption, negative_caption).random() < 1 / tied
 
 
 def blind_samples(pairs: pd.DataFrame, scorers: dict[str, Scorer]) -> pd.DataFrame:
@@ -339,19 +341,20 @@ def score_items(items: pd.DataFrame, scorer: Scorer, model: str) -> pd.DataFrame
     """A model's per-sample table of a two-way benchmark (tripletclip/evals: SugarCrepe's or ARO's) with its scores and
     verdicts replaced by `scorer`'s, which reads only the captions: every other column (category, group, kind, ...)
     stays, so the benchmark's own `metrics_from_samples` gives the blind scorer's metrics. Against several false
-    captions (ARO's `negative_captions`) the positive must outscore the best of them; a tie is settled by
-    `tie_break`, as in `blind_samples`."""
+    captions (ARO's `negative_captions`, What'sUp's) the positive must outscore the best of them; a tie among the
+    best is settled by `tie_break`, right with probability one over the number tied, as in `blind_samples`."""
     out = items.copy()
     negatives = (items["negative_captions"] if "negative_captions" in items else items["negative_caption"].map(
         lambda caption: [caption]))
     positive = [float(scorer.score(caption)) for caption in items["caption"]]
-    best = [max(negatives_of, key=scorer.score) for negatives_of in negatives]
-    negative = [float(scorer.score(caption)) for caption in best]
+    scores = [[float(scorer.score(c)) for c in negatives_of] for negatives_of in negatives]
+    best = [negatives_of[int(np.argmax(s))] for negatives_of, s in zip(negatives, scores)]  # the first of the best
+    negative = [max(s) for s in scores]
     out["score_positive"], out["score_negative"], out["negative_caption"] = positive, negative, best
-    out["correct"] = [p > n if p != n else tie_break(model, caption, worst)
-                      for p, n, caption, worst in zip(positive, negative, items["caption"], best)]
+    out["correct"] = [p > n if p != n else tie_break(model, caption, worst, 1 + s.count(n))
+                      for p, n, s, caption, worst in zip(positive, negative, scores, items["caption"], best)]
     if "scores_negative" in items:
-        out["scores_negative"] = [[float(scorer.score(c)) for c in negatives_of] for negatives_of in negatives]
+        out["scores_negative"] = scores
     return out
 
 

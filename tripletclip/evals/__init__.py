@@ -38,6 +38,10 @@ module's `metrics_from_samples` says exactly what each column holds):
   c1_i1, text/image/group_correct, caption_0, caption_1, image_0, image_1 ({id}.jpg).
 - bivlc: category ("{type}_{subtype}"), sample_id (position), correct (group_correct), c0_i0 ... c1_i1, ipos_2t,
   ineg_2t, tpos_2i, tneg_2i, i2t/t2i/group_correct, type, subtype, caption_0/1, image_0/1.
+- whatsup: category (the dataset: controlled_a, ..., vg_qa_two; controlled_shapes), sample_id (the entry's index),
+  correct (the true option scores highest, a tie going to it), score_positive, score_negative (the best false
+  option), image (its path in the data folder), caption, negative_caption, group (the authors' preposition), pair,
+  relation (Controlled), scores_negative, negative_captions (lists: every false option).
 - similarity: category (image, text), sample_id (the triplet's key), cosine, shard, caption, negative_caption; no
   `correct` column: a positive and its negative have no right answer.
 """

@@ -149,6 +149,10 @@ _REGISTRY = (
               ("examples", "image_dir"), headline="image", blind=True, images=_embedded),
     Benchmark("bivlc", "BiVLC", "BiVLC I2T, T2I and group scores (%)", "group", ("examples",), ("examples",),
               headline="group", blind=True, images=_embedded),
+    Benchmark("whatsup", "What'sUp",
+              "What'sUp accuracy (%): each dataset's individual accuracy (Controlled-A/B also per pair and per set), "
+              "`avg` the mean of the datasets'", "caption", ("data",), ("data",), headline="avg", macro="avg",
+              blind=True, images=_folder("data", ".")),
 )
 # name -> Benchmark, in suite order (the report's)
 REGISTRY: dict[str, Benchmark] = {b.name: b for b in _REGISTRY}
