@@ -302,6 +302,13 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
         entries = io.read_json(tmp_path / "controlled_shapes_dataset.json")
         assert len(entries) == 4 * options["shapes_examples"] and spec["datasets"] == ["controlled_shapes"]
         assert all((tmp_path / e["image_path"].removeprefix("data/")).exists() for e in entries)
+    elif benchmark == "colorswap":
+        entries = io.read_json(tmp_path / "test.json")
+        assert len(entries) == 10 and spec == {"data": ".", "split": "test"}
+        for e in entries:
+            words = [sorted(re.findall(r"\w+", e[f"caption_{k}"])) for k in (1, 2)]
+            assert words[0] == words[1] and e["caption_1"] != e["caption_2"]
+            assert all((tmp_path / e[f"image_{k}"]).is_file() for k in (1, 2))
     elif benchmark == "similarity":
         samples = list(io.iter_shard(tmp_path / "triplets.tar"))
         assert len(samples) == 9

@@ -167,6 +167,7 @@ def test_every_leaderboard_model_sits_beside_its_published_rows():
              "sugarcrepe_pp": {"avg_itt", "avg_tot"}, "winoground": {"text", "image", "group"},
              "aro": set(config["eval"]["aro"]["datasets"]),
              "valse": {*valse.PIECES, "avg"}, "whatsup": {*whatsup.REAL, "avg"},
+             "colorswap": {"text", "image", "group"},
              "zeroshot": {f"{d}_top1" for d in config["eval"]["zeroshot"]["datasets"]},
              "retrieval": {f"{d}_{w}_r{k}" for d in config["eval"]["retrieval"]["datasets"] for w in ("i2t", "t2i")
                            for k in (1, 5, 10)}}

@@ -44,7 +44,7 @@ def test_the_registry_and_the_plan_import_no_torch():
 
 def test_blind_benchmarks_are_those_that_pick_between_captions():
     assert BLIND_BENCHMARKS == ("sugarcrepe", "aro", "winoground", "sugarcrepe_pp", "valse", "vl_checklist", "cola",
-                                "bivlc", "whatsup")
+                                "bivlc", "whatsup", "colorswap")
     assert all(registry.REGISTRY[b].protocol in ("caption", "group") for b in BLIND_BENCHMARKS)
 
 
@@ -119,6 +119,7 @@ def test_image_roots_of_each_kind(tmp_path):
     roots = browse.image_roots("cola", {"examples": "x.json"}, "r")
     assert list(roots) == ["cola"] and isinstance(roots["cola"], browse.EmbeddedImages)
     assert roots["cola"].benchmark == "cola" and roots["cola"].root == "r"
+    assert browse.image_roots("colorswap", {"data": "d"}, "r") == {"colorswap": "r/d"}
     assert browse.image_roots("zeroshot", {}) == {} and browse.image_roots("similarity", {}) == {}
 
 

@@ -42,6 +42,8 @@ module's `metrics_from_samples` says exactly what each column holds):
   correct (the true option scores highest, a tie going to it), score_positive, score_negative (the best false
   option), image (its path in the data folder), caption, negative_caption, group (the authors' preposition), pair,
   relation (Controlled), scores_negative, negative_captions (lists: every false option).
+- colorswap: category (the example's image_source), sample_id (its id), correct (group_correct), c0_i0 ... c1_i1,
+  text/image/group_correct, caption_0/1, image_0/1 (as the JSON writes them, relative to the data folder).
 - similarity: category (image, text), sample_id (the triplet's key), cosine, shard, caption, negative_caption; no
   `correct` column: a positive and its negative have no right answer.
 """

@@ -156,16 +156,11 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     img = encode.images(model, preprocess, paths, batch_size, device)
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
 
-    similarities = protocols.similarities_2x2(
-        *(txt[[caption_row[p[f"caption_{j}"]] for p in pairs]] for j in (0, 1)),
-        *(img[[image_row[p[f"path_{k}"]] for p in pairs]] for k in (0, 1)))
-    scores = protocols.group_2x2(*similarities)
+    scores = protocols.columns_2x2(txt, img, [[caption_row[p[f"caption_{j}"]] for p in pairs] for j in (0, 1)],
+                                   [[image_row[p[f"path_{k}"]] for p in pairs] for k in (0, 1)])
     table = pd.DataFrame({
-        "category": CATEGORY, "sample_id": [str(p["index"]) for p in pairs], "correct": scores.image.tolist(),
-        # the float32 similarities as exact python floats: compared again as float64, they order the same way
-        **{f"c{j}_i{k}": s.tolist() for (j, k), s in zip(protocols.PAIRS, similarities)},
-        **{f"{k}_correct": getattr(scores, k).tolist() for k in ("text", "image", "group")},
-        **{f"caption_{k}": [p[f"caption_{k}"] for p in pairs] for k in (0, 1)},
+        "category": CATEGORY, "sample_id": [str(p["index"]) for p in pairs], "correct": scores["image_correct"],
+        **scores, **{f"caption_{k}": [p[f"caption_{k}"] for p in pairs] for k in (0, 1)},
         **{f"image_{k}": [p[f"image_{k}"] for p in pairs] for k in (0, 1)}}, columns=COLUMNS)
     return metrics_from_samples(table), {"pairs": len(pairs), "skipped": skipped}, table
 

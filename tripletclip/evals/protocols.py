@@ -131,6 +131,19 @@ def group_2x2(c0_i0, c0_i1, c1_i0, c1_i1) -> Group:
     return Group(text, image, text & image, i0_picks_c0, i1_picks_c1, c0_picks_i0, c1_picks_i1)
 
 
+def columns_2x2(text_features: torch.Tensor, image_features: torch.Tensor, caption_rows, image_rows) -> dict:
+    """The per-sample columns of N 2x2 items from encoded features: `caption_rows` holds two lists of N rows of
+    `text_features` (each item's caption 0, then caption 1), `image_rows` two of `image_features`. Returns
+    {"c0_i0", "c0_i1", "c1_i0", "c1_i1": s(c_j, i_k) (`similarities_2x2`) as exact python floats (compared again
+    as float64 they order the same way), "text_correct", "image_correct", "group_correct": `group_2x2`'s verdicts,
+    lists of bool}, in that order: Winoground's, Cola's and ColorSwap's tables."""
+    similarities = similarities_2x2(*(text_features[rows] for rows in caption_rows),
+                                    *(image_features[rows] for rows in image_rows))
+    group = group_2x2(*similarities)
+    return {**{f"c{j}_i{k}": s.tolist() for (j, k), s in zip(PAIRS, similarities)},
+            **{f"{k}_correct": getattr(group, k).tolist() for k in ("text", "image", "group")}}
+
+
 def blind_2x2(items: pd.DataFrame, scorer, verdicts: Callable[[Group], dict]) -> pd.DataFrame:
     """A 2x2 benchmark's per-sample table `items` (columns caption_0, caption_1, c0_i0, c0_i1, c1_i0, c1_i1 and the
     verdict columns) scored by a text-only `scorer` of tripletclip.blind (`score(caption) -> float`), which gives a

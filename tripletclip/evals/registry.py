@@ -153,6 +153,8 @@ _REGISTRY = (
               "What'sUp accuracy (%): each dataset's individual accuracy (Controlled-A/B also per pair and per set), "
               "`avg` the mean of the datasets'", "caption", ("data",), ("data",), headline="avg", macro="avg",
               blind=True, images=_folder("data", ".")),
+    Benchmark("colorswap", "ColorSwap", "ColorSwap text, image and group scores (%)", "group", ("data",), ("data",),
+              headline="group", blind=True, images=_folder("data", ".")),
 )
 # name -> Benchmark, in suite order (the report's)
 REGISTRY: dict[str, Benchmark] = {b.name: b for b in _REGISTRY}

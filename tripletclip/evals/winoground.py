@@ -182,17 +182,12 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     img = encode.images(model, preprocess, images, batch_size, device, load=open_image)
     txt = encode.texts(model, tokenizer, captions, batch_size, device)
 
-    similarities = protocols.similarities_2x2(
-        *(txt[[caption_row[e[f"caption_{j}"]] for e in examples]] for j in (0, 1)),
-        *(img[[image_row[e[f"image_{k}"]] for e in examples]] for k in (0, 1)))
-    scores = protocols.group_2x2(*similarities)
+    scores = protocols.columns_2x2(txt, img, [[caption_row[e[f"caption_{j}"]] for e in examples] for j in (0, 1)],
+                                   [[image_row[e[f"image_{k}"]] for e in examples] for k in (0, 1)])
     table = pd.DataFrame({
         "category": [e.get("tag") or "" for e in examples],
         "sample_id": [str(e["id"]) if e.get("id") is not None else str(i) for i, e in enumerate(examples)],
-        "correct": scores.group.tolist(),
-        # the float32 similarities as exact python floats: compared again, they give the same scores
-        **{f"c{j}_i{k}": v.tolist() for (j, k), v in zip(protocols.PAIRS, similarities)},
-        **{f"{k}_correct": getattr(scores, k).tolist() for k in ("text", "image", "group")},
+        "correct": scores["group_correct"], **scores,
         **{f"caption_{k}": [e[f"caption_{k}"] for e in examples] for k in (0, 1)},
         **{f"image_{k}": [e[f"image_{k}_name"] for e in examples] for k in (0, 1)}}, columns=COLUMNS)
     per_tag = {tag: _scores(rows) for tag, rows in table.groupby("category")}  # sorted by tag
