@@ -332,8 +332,8 @@ def test_the_analogue_is_controlled_a_in_the_shapes_world_and_balanced(tmp_path)
     assert len(keys) == 100
     # deterministic
     again = whatsup.build_shapes(str(tmp_path / "again"), WORLD, {"shapes_examples": 100}, 0)
-    assert again == spec and (tmp_path / "again" / "controlled_shapes_dataset.json").read_text() == (
-        tmp_path / "big" / "controlled_shapes_dataset.json").read_text()
+    assert again == spec and (tmp_path / "again" / "controlled_shapes_dataset.json").read_bytes() == (
+        tmp_path / "big" / "controlled_shapes_dataset.json").read_bytes()
 
 
 def test_the_analogue_is_scored_as_controlled_and_leaves_the_blind_scorers_at_chance(tmp_path, tiny):
