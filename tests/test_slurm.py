@@ -17,15 +17,16 @@ import yaml
 
 from helpers.dag import REPO, SNAKEMAKE, tiny_config
 from tripletclip import io, models
+from tripletclip.evals import BENCHMARKS
 
 pytestmark = pytest.mark.slow
 CLUSTER = REPO / "scripts/slurm-local.sh"
 OURS = "# written by tripletclip-pipeline's scripts/slurm-local.sh"
 # This cluster has no accounting (job states come from squeue), 2 cores and ~20 GB: the profile's per-job limits
 # shrink to fit (two tiny training runs at once), and the 2 shards of each stage make one bundle as 50 do on a real
-# cluster.
+# cluster; every benchmark's analogue in one bundle too.
 TEST_CLUSTER = ["--resources", "mem_mb=16000", "gpu=1", "--set-resources", "train:mem_mb=4000",
-                "--group-components", "negate=2", "synthesize=2", "score=2", "benchmarks=11",
+                "--group-components", "negate=2", "synthesize=2", "score=2", f"benchmarks={len(BENCHMARKS)}",
                 # single-valued options last: the lists above would swallow the targets that follow
                 "--cores", "2", "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1"]
 
@@ -112,11 +113,12 @@ def test_every_job_goes_through_sbatch_in_bundles(slurm_run):
     assert (jobs["state"] == "COMPLETED").all(), jobs
     # Snakemake's own record of its submissions is the cluster's
     assert log.count("has been submitted with SLURM jobid") == len(jobs)
-    # world_source, world_valset, download; negate as one bundle of 2 shards, synthesize and pack as another; the 11
-    # benchmark analogues as one; a train job per run; one export+evaluate job per run; the report. Snakemake's comment
-    # on each job names its rule, or its group and then its rules.
+    # world_source, world_valset, download; negate as one bundle of 2 shards, synthesize and pack as another; the
+    # benchmark analogues as one; a train job per run; one export+evaluate job per run; the paired bootstrap; the report.
+    # Snakemake's comment on each job names its rule, or its group and then its rules.
     expected = {"rule_world_source": 1, "rule_world_valset": 1, "rule_download": 1, "rule_negate_negate": 1,
-                "rule_synthesize_": 1, "rule_benchmarks_": 1, "rule_train_": 4, "rule_evaluate-": 4, "rule_report": 1}
+                "rule_synthesize_": 1, "rule_benchmarks_": 1, "rule_train_": 4, "rule_evaluate-": 4,
+                "rule_significance": 1, "rule_report": 1}
     kinds = [next((kind for kind in expected if comment.startswith(kind)), comment) for comment in jobs["comment"]]
     assert pd.Series(kinds).value_counts().to_dict() == expected, jobs
     # a bundle ran both of its shards, each with its own log

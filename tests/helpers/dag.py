@@ -38,6 +38,8 @@ def tiny_config() -> dict:
         config["eval"][benchmark]["shapes_samples_per_category"] = 8
     config["eval"]["cola"]["shapes_examples"] = 10
     config["eval"]["bivlc"]["shapes_examples"] = 14
+    config["eval"]["whatsup"]["shapes_examples"] = 4  # object pairs: 16 images
+    config["eval"]["colorswap"]["shapes_examples"] = 10
     return config
 
 
