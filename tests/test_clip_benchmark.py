@@ -13,18 +13,10 @@ import torch
 from helpers.colour_model import COLOURS, ColourModel, preprocess, tokenizer
 from PIL import Image
 
-from tripletclip import io, models
+from tripletclip import io
 from tripletclip.evals import retrieval, sugarcrepe, winoground, zeroshot
 
 WORLD = {"heldout_combos": 6, "image_size": 32, "hollow_rate": 0.2, "third_object_rate": 0.3}
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """open_clip's architecture with seeded random weights: scores with no ties, none known in advance."""
-    torch.manual_seed(0)
-    model, _, clip_preprocess, clip_tokenizer = models.create("ViT-Tiny-P16-64")
-    return model.eval(), clip_preprocess, clip_tokenizer
 
 
 def png(colour: str) -> bytes:

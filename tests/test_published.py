@@ -11,7 +11,8 @@ import yaml
 from test_report import OUTPUTS, write_named
 
 from tripletclip import published, report
-from tripletclip.evals import valse, whatsup
+from tripletclip.evals import eqben, mmvp_vlm, valse, whatsup
+from tripletclip.evals import spec as spec_benchmark
 from tripletclip.models import ModelSpec
 
 ROWS = published.load()
@@ -168,6 +169,14 @@ def test_every_leaderboard_model_sits_beside_its_published_rows():
              "aro": set(config["eval"]["aro"]["datasets"]),
              "valse": {*valse.PIECES, "avg"}, "whatsup": {*whatsup.REAL, "avg"},
              "colorswap": {"text", "image", "group"},
+             "spec": {f"{s}_{d}" for s in spec_benchmark.SUBSETS for d in ("i2t", "t2i")} | {"i2t", "t2i"},
+             "mmvp_vlm": {f"{mmvp_vlm.slug(n)}{s}" for n in mmvp_vlm.TYPES.values()
+                          for s in ("", "_text", "_image", "_group")} | {"avg", "text", "image", "group"},
+             "crepe": {"atom", "swap", "negate", "avg"},
+             "eqben": {f"{d}_{s}" for d in eqben.SUBSETS for s in ("text", "image", "group")},
+             "svo_probes": {"subj_neg", "verb_neg", "obj_neg", "avg"},
+             "vismin": {f"{c}_{s}" for c in ("object", "attribute", "relation", "counting")
+                        for s in ("text", "image", "group")} | {"avg"},
              "zeroshot": {f"{d}_top1" for d in config["eval"]["zeroshot"]["datasets"]},
              "retrieval": {f"{d}_{w}_r{k}" for d in config["eval"]["retrieval"]["datasets"] for w in ("i2t", "t2i")
                            for k in (1, 5, 10)}}
@@ -177,7 +186,12 @@ def test_every_leaderboard_model_sits_beside_its_published_rows():
 
 
 def test_the_released_models_rows_are_vl_compos_and_the_papers():
-    table = pd.DataFrame(ROWS).set_index(["benchmark", "metric", "pretrained"])["value"]
+    rows = pd.DataFrame(ROWS)
+    # MMVP's paper rows of the larger OpenAI models (its figure): the two ViT-L-14s' pattern scores and average
+    large = rows[rows["model"] != "ViT-B-32"]
+    assert set(large["model"]) == {"ViT-L-14", "ViT-L-14-336"} and set(large["benchmark"]) == {"mmvp_vlm"}
+    assert large.set_index(["model", "metric"])["value"][("ViT-L-14", "avg")] == 19.3
+    table = rows[rows["model"] == "ViT-B-32"].set_index(["benchmark", "metric", "pretrained"])["value"]
     # vl_compo's individual_results.csv (ytaek-oh/vl_compo 43c479b), rounded to 2 places (shared/papers.md)
     assert [table[("winoground", m, "openai")] for m in ("text", "image", "group")] == [31.25, 11.00, 8.75]
     assert table[("valse", "avg", "openai")] == 65.82 and table[("zeroshot", "imagenet1k_top1", "openai")] == 63.34
@@ -189,6 +203,29 @@ def test_the_released_models_rows_are_vl_compos_and_the_papers():
     # What'sUp: vl_compo's six columns, and their mean (its What'sUp number, 41.5 for OpenAI's in shared/papers.md)
     assert [table[("whatsup", m, "openai")] for m in whatsup.REAL] == [30.58, 30.88, 43.26, 50.68, 46.29, 47.08]
     assert table[("whatsup", "avg", "openai")] == 41.46 and table[("whatsup", "controlled_a", "negclip")] == 33.25
+    # SPEC: the authors' notebook output for OpenAI's ViT-B/32; its two averages are the means of the six subsets
+    subsets = [[table[("spec", f"{s}_{d}", "openai")] for s in spec_benchmark.SUBSETS] for d in ("i2t", "t2i")]
+    assert [table[("spec", d, "openai")] for d in ("i2t", "t2i")] == [33.39, 30.55]
+    assert [round(sum(v) / 6, 2) for v in subsets] == [33.39, 30.55]
+    # MMVP-VLM: vl_compo's per-pattern group scores (k/15) and its results.csv number, their mean; the paper's own
+    groups = [table[("mmvp_vlm", f"{mmvp_vlm.slug(n)}_group", "openai")] for n in mmvp_vlm.TYPES.values()]
+    assert groups == [0.0, 0.0, 13.33, 0.0, 0.0, 13.33, 13.33, 6.67, 13.33]
+    assert table[("mmvp_vlm", "group", "openai")] == 6.67 and table[("mmvp_vlm", "group", "negclip")] == 14.07
+    # CREPE: vl_compo's pooled productivity R@1 per foil type (k/17698, k/7405, k/17303) and their mean
+    # EqBen: vl_compo's full sub-dataset scores; OpenAI's youcook2 and eqbenag ones are k/5,000, not the full sets
+    # (left out)
+    assert table[("eqben", "eqbengebc_group", "openai")] > 0 and ("eqben", "eqbenag_group", "openai") not in table
+    assert ("eqben", "eqbenag_group", "negclip") in table
+    # SVO-Probes: vl_compo's per-type pairwise accuracies and their mean; VisMin: its project page's CLIP row, AVG the
+    # mean of its twelve cells
+    svo = [table[("svo_probes", m, "openai")] for m in ("subj_neg", "verb_neg", "obj_neg")]
+    assert round(sum(svo) / 3, 2) == table[("svo_probes", "avg", "openai")] == 84.14
+    cells = [table[("vismin", f"{c}_{s}", "openai")] for c in ("object", "attribute", "relation", "counting")
+             for s in ("text", "image", "group")]
+    assert table[("vismin", "avg", "openai")] == 41.15 and abs(sum(cells) / 12 - 41.15) < 0.01  # rounded cells
+    crepe = [table[("crepe", m, "openai")] for m in ("atom", "swap", "negate")]
+    assert crepe == [18.96, 17.26, 34.90] and table[("crepe", "avg", "openai")] == round(sum(
+        [100 * 3356 / 17698, 100 * 1278 / 7405, 100 * 6039 / 17303]) / 3, 2)
     # READ-CLIP's Table 1
     assert [table[("sugarcrepe", "avg", "read-clip")], table[("sugarcrepe_pp", "avg_itt", "read-clip")],
             table[("sugarcrepe_pp", "avg_tot", "read-clip")]] == [87.0, 69.8, 66.2]

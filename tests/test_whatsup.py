@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tripletclip import blind, models, shapes
+from tripletclip import blind, shapes
 from tripletclip.evals import whatsup
 
 WORLD = {"heldout_combos": 6, "image_size": 64, "hollow_rate": 0.2, "third_object_rate": 0.3}
@@ -179,14 +179,6 @@ def write_whatsup(data, seed=0, a_pairs=(("mug", "plate"), ("beer-bottle", "armc
             if not path.exists():
                 image(path, rng)
     return data
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """open_clip's architecture with seeded random weights (as tests/test_samples.py builds it)."""
-    torch.manual_seed(0)
-    model, _, preprocess, tokenizer = models.create("ViT-Tiny-P16-64")
-    return model.eval(), preprocess, tokenizer
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ MAX_IMAGES = 1000
 # An item's text and images: the same for every model that scored it (the first row's are shown).
 TEXT_COLUMNS = {"caption": "caption", "negative_caption": "negative", "caption_0": "caption 0",
                 "caption_1": "caption 1", "caption2": "caption 2", "label": "label"}
-IMAGE_COLUMNS = {"image": "image", "image_0": "image 0", "image_1": "image 1"}
+IMAGE_COLUMNS = {"image": "image", "image_0": "image 0", "image_1": "image 1",
+                 "negative_image": "negative image"}  # the image among K: the best false one
 # What each model says of an item, beside its verdict (`correct`).
 MODEL_COLUMNS = {"score_positive": "positive", "score_negative": "negative",
                  "c0_i0": "s(caption 0, image 0)", "c0_i1": "s(caption 0, image 1)",

@@ -120,7 +120,8 @@ def benchmark_paths(config: dict, benchmark: str) -> list[tuple[str, str]]:
 
 def benchmarks(block: dict) -> list[str]:
     """The benchmarks eval.benchmarks names, in the registry's (the report's) order; ValueError for a name the
-    registry does not know, or one without its block in `eval:`."""
+    registry does not know, one without its block in `eval:`, or one that has no shapes analogue while its block
+    names no real data."""
     chosen = block["benchmarks"]
     unknown = [name for name in chosen if name not in REGISTRY]
     if unknown:
@@ -129,6 +130,13 @@ def benchmarks(block: dict) -> list[str]:
     missing = [name for name in chosen if name not in block]
     if missing:
         raise ValueError(f"eval: no block for {', '.join(missing)} (config.yaml's `eval:` has one for each benchmark)")
+    real_only = [name for name in chosen
+                 if not REGISTRY[name].analogue and not REGISTRY[name].has_real_data(block[name])]
+    if real_only:
+        raise ValueError("; ".join(
+            f"eval.benchmarks: {name} has no shapes analogue, it runs on its real data only: set "
+            f"{' or '.join(f'eval.{name}.{key}' for key in REGISTRY[name].data)} (README, 'Evaluation and the "
+            f"report') or leave {name} out of eval.benchmarks" for name in real_only))
     return [name for name in REGISTRY if name in chosen]
 
 

@@ -18,8 +18,17 @@ PAPER_ARMS = {"laclip": {"loss": "clip", "captions": "rewrites"},
               "tripletclip_laclip": {"loss": "tripletclip", "captions": "rewrites"}}
 
 
-def tiny_config() -> dict:
+# The benchmarks of the DAG tests that check plumbing (resuming, SLURM, evaluation-only runs): a caption among K and a
+# 2x2 group, both with blind rows. Only the session's `dag_run` (tests/conftest.py) evaluates every benchmark: each
+# evaluation job costs seconds of imports alone, and 13 benchmarks x 4 runs x 4 DAGs would cost minutes of `make test`.
+PLUMBING = ["sugarcrepe", "winoground"]
+
+
+def tiny_config(benchmarks: list[str] | None = PLUMBING) -> dict:
+    """config.yaml shrunk to seconds per job; `benchmarks=None` keeps config.yaml's every benchmark."""
     config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    if benchmarks is not None:
+        config["eval"]["benchmarks"] = list(benchmarks)
     config["world"].update(num_samples=96, val_samples=32)
     config["download"].update(samples_per_shard=48, threads=4)
     # eps 1e-6: Adam would turn the float noise of exactly-zero gradients into steps of lr, and that noise differs
@@ -31,6 +40,7 @@ def tiny_config() -> dict:
     config["eval"]["sugarcrepe"]["samples_per_category"] = 8
     config["eval"]["retrieval"].update(shapes_images=20)
     config["eval"]["zeroshot"].update(shapes_images_per_class=1)
+    config["eval"]["linear_probe"].update(shapes_images_per_class=1, shapes_train_images_per_class=1)
     config["eval"]["aro"].update(shapes_per_group=2)
     config["eval"]["winoground"].update(shapes_examples=10)
     config["eval"]["similarity"].update(samples=16)
@@ -41,6 +51,14 @@ def tiny_config() -> dict:
     config["eval"]["whatsup"]["shapes_examples"] = 4  # object pairs: 16 images
     config["eval"]["colorswap"]["shapes_examples"] = 10
     return config
+
+
+def report_rows(workdir: Path, name: str, benchmarks: list[str]) -> list[str]:
+    """The lines of results/report/`name` (results.csv, summary.csv) about `benchmarks`, header first: what a run
+    with fewer benchmarks must equal of a run with more (each benchmark is evaluated and bootstrapped on its own)."""
+    header, *lines = (workdir / "results/report" / name).read_text(encoding="utf-8").splitlines()
+    column = header.split(",").index("benchmark")
+    return [header, *(line for line in lines if line.split(",")[column] in benchmarks)]
 
 
 def snakemake(workdir: Path, *args: str, cores: str | None = "2") -> subprocess.CompletedProcess:

@@ -10,48 +10,19 @@
   (the same floats as before the table existed), so that the table and the metrics never disagree.
 
 Every table has `category` (str: what a metric groups by) and `sample_id` (str: the item's id within its
-category, stable from run to run), and, except similarity's, `correct` (bool). The rest, per benchmark (each
-module's `metrics_from_samples` says exactly what each column holds):
-- sugarcrepe: category (replace_obj, ...), sample_id (the key in {category}.json), correct (score_positive >
-  score_negative), score_positive, score_negative, image (file name), caption, negative_caption.
-- retrieval: category ({dataset}_i2t, {dataset}_t2i), sample_id (imgid / sentid, else the position), correct
-  (rank == 1), rank (1-based, of the first correct match), image, caption, retrieved (what ranked first).
-- zeroshot: category (the dataset), sample_id (class folder/file), correct (top-1), rank (of the true class),
-  label, predicted (class names), label_index, predicted_index; sample_id is the class folder/file, or the
-  webdataset `__key__` of a CLIP_benchmark dataset.
-- aro: category (the dataset), sample_id (the index in the annotations; order: "{entry}/{caption}"), correct,
-  score_positive, score_negative (the best-scoring false caption), image, caption, negative_caption, kind, group
-  (relation_name, "{a}_{b}" attribute pair; None for order), averaged (the row's group enters {dataset}'s macro
-  average), scores_negative, negative_captions (lists: every false caption).
-- winoground: category (the tag), sample_id (the id), correct (group_correct), c0_i0, c0_i1, c1_i0, c1_i1
-  (s(caption_j, image_k)), text_correct, image_correct, group_correct, caption_0, caption_1, image_0, image_1 (the
-  images' names).
-- sugarcrepe_pp: category ({subset}_itt, {subset}_tot), sample_id (the entry's "id"), correct (ITT: s(I,P1) >
-  s(I,N) and s(I,P2) > s(I,N); TOT: s(P1,P2) > s(P1,N) and > s(P2,N); strict), task, subset, score_positive,
-  score_negative, image_caption, image_caption2, image_negative, caption_caption2, caption_negative,
-  caption2_negative, image, caption, caption2, negative_caption.
-- valse: category (the piece: existence, ..., foil-it), sample_id (the key in {piece}.json), correct,
-  score_positive, score_negative, image (image_file), caption, negative_caption (the foil), dataset.
-- vl_checklist: category (the file, e.g. Object_Size_large_vg_subj), sample_id (the entry's index), correct,
-  score_positive, score_negative, image, caption, negative_caption (first POS / NEG), subtype, source.
-- cola: category ("multi_object"), sample_id (position), correct (image_correct: Cola's own metric), c0_i0 ...
-  c1_i1, text/image/group_correct, caption_0, caption_1, image_0, image_1 ({id}.jpg).
-- bivlc: category ("{type}_{subtype}"), sample_id (position), correct (group_correct), c0_i0 ... c1_i1, ipos_2t,
-  ineg_2t, tpos_2i, tneg_2i, i2t/t2i/group_correct, type, subtype, caption_0/1, image_0/1.
-- whatsup: category (the dataset: controlled_a, ..., vg_qa_two; controlled_shapes), sample_id (the entry's index),
-  correct (the true option scores highest, a tie going to it), score_positive, score_negative (the best false
-  option), image (its path in the data folder), caption, negative_caption, group (the authors' preposition), pair,
-  relation (Controlled), scores_negative, negative_captions (lists: every false option).
-- colorswap: category (the example's image_source), sample_id (its id), correct (group_correct), c0_i0 ... c1_i1,
-  text/image/group_correct, caption_0/1, image_0/1 (as the JSON writes them, relative to the data folder).
-- similarity: category (image, text), sample_id (the triplet's key), cosine, shard, caption, negative_caption; no
-  `correct` column: a positive and its negative have no right answer.
+category, stable from run to run), and, except similarity's, `correct` (bool). The rest is the benchmark's own: its
+module's `COLUMNS` lists them, and its `metrics_from_samples` says exactly what each holds (so that adding a benchmark
+touches its module, not this list). The error browser reads the columns `image`, `image_0`, `image_1`,
+`negative_image` (image paths) and `caption`, `negative_caption`, `caption_0`, `caption_1` (texts) where a table has
+them; the text-only scorers of tripletclip.blind read `caption` and `negative_caption` / `negative_captions`.
 """
 from __future__ import annotations
 
 from .registry import REGISTRY, get
 
 BENCHMARKS = tuple(REGISTRY)  # in suite order (the registry's)
+# The benchmarks with a shapes analogue (the rest run on real data only): config.yaml's default suite
+SHAPES_BENCHMARKS = tuple(name for name, b in REGISTRY.items() if b.analogue)
 # The benchmarks that pick between captions, whose items the text-only scorers of tripletclip.blind can take (rule
 # blind): a module scores them blind with its `score_blind` where it has one, else `blind.score_items`.
 BLIND_BENCHMARKS = tuple(name for name, b in REGISTRY.items() if b.blind)

@@ -151,13 +151,7 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     that were not pairs}; the table, one row per pair in the file's order, columns `COLUMNS`. Each distinct image
     and caption is encoded once."""
     pairs, skipped, _ = load(root, spec)
-    paths, image_row = encode.index([p[f"path_{k}"] for p in pairs for k in (0, 1)])
-    captions, caption_row = encode.index([p[f"caption_{k}"] for p in pairs for k in (0, 1)])
-    img = encode.images(model, preprocess, paths, batch_size, device)
-    txt = encode.texts(model, tokenizer, captions, batch_size, device)
-
-    scores = protocols.columns_2x2(txt, img, [[caption_row[p[f"caption_{j}"]] for p in pairs] for j in (0, 1)],
-                                   [[image_row[p[f"path_{k}"]] for p in pairs] for k in (0, 1)])
+    scores = protocols.encode_2x2(model, preprocess, tokenizer, pairs, batch_size, device)
     table = pd.DataFrame({
         "category": CATEGORY, "sample_id": [str(p["index"]) for p in pairs], "correct": scores["image_correct"],
         **scores, **{f"caption_{k}": [p[f"caption_{k}"] for p in pairs] for k in (0, 1)},

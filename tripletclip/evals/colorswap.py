@@ -157,13 +157,7 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     "group"}}}; the table, one row per example in the file's order, columns `COLUMNS`. Each distinct image and
     caption is encoded once."""
     examples, _, _ = load(root, spec)
-    paths, image_row = encode.index([e[f"path_{k}"] for e in examples for k in (0, 1)])
-    captions, caption_row = encode.index([e[f"caption_{k}"] for e in examples for k in (0, 1)])
-    img = encode.images(model, preprocess, paths, batch_size, device)
-    txt = encode.texts(model, tokenizer, captions, batch_size, device)
-
-    scores = protocols.columns_2x2(txt, img, [[caption_row[e[f"caption_{j}"]] for e in examples] for j in (0, 1)],
-                                   [[image_row[e[f"path_{k}"]] for e in examples] for k in (0, 1)])
+    scores = protocols.encode_2x2(model, preprocess, tokenizer, examples, batch_size, device)
     table = pd.DataFrame({
         "category": [e["category"] for e in examples], "sample_id": [e["sample_id"] for e in examples],
         "correct": scores["group_correct"], **scores,

@@ -144,6 +144,23 @@ def columns_2x2(text_features: torch.Tensor, image_features: torch.Tensor, capti
             **{f"{k}_correct": getattr(group, k).tolist() for k in ("text", "image", "group")}}
 
 
+def encode_2x2(model, preprocess, tokenizer, items: list[dict], batch_size: int = 256, device: str = "cpu",
+               load: Callable | None = None, image_key: str = "path") -> dict:
+    """`columns_2x2` of N 2x2 items read from files: each item a dict holding its two captions ("caption_0",
+    "caption_1") and its two images ("{image_key}_0", "{image_key}_1": files, or whatever `load` opens; default
+    `encode.open_rgb`); each distinct image and caption encoded once (`encode.images`, `encode.texts`), in
+    first-seen order. The encoding of Cola, ColorSwap, MMVP-VLM, EqBen and VisMin."""
+    from . import encode
+
+    paths, image_row = encode.index([item[f"{image_key}_{k}"] for item in items for k in (0, 1)])
+    captions, caption_row = encode.index([item[f"caption_{k}"] for item in items for k in (0, 1)])
+    image_features = encode.images(model, preprocess, paths, batch_size, device, load=load or encode.open_rgb)
+    text_features = encode.texts(model, tokenizer, captions, batch_size, device)
+    return columns_2x2(text_features, image_features,
+                       [[caption_row[item[f"caption_{j}"]] for item in items] for j in (0, 1)],
+                       [[image_row[item[f"{image_key}_{k}"]] for item in items] for k in (0, 1)])
+
+
 def blind_2x2(items: pd.DataFrame, scorer, verdicts: Callable[[Group], dict]) -> pd.DataFrame:
     """A 2x2 benchmark's per-sample table `items` (columns caption_0, caption_1, c0_i0, c0_i1, c1_i0, c1_i1 and the
     verdict columns) scored by a text-only `scorer` of tripletclip.blind (`score(caption) -> float`), which gives a

@@ -59,7 +59,10 @@ class Benchmark:
     `blind`: whether the text-only scorers of tripletclip.blind apply (it picks between captions); `images`: where
     the error browser finds the per-sample tables' images (None: the tables name no image file). `label`: its name
     in the browser; `title`: its section's title in results.md, whose values have `decimals` decimals; `protocol`: one
-    of PROTOCOLS."""
+    of PROTOCOLS; `analogue`: whether its module builds a shapes analogue (`build_shapes`) to run on while config
+    names no real data (without one, the plan refuses the benchmark in eval.benchmarks until its data is named);
+    `needs`: the keys of its block that must be named too once its real data is (the plan refuses the block before
+    any job otherwise)."""
 
     name: str
     label: str
@@ -73,6 +76,8 @@ class Benchmark:
     blind: bool = False
     images: Images | None = None
     decimals: int = 2
+    analogue: bool = True
+    needs: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
@@ -88,6 +93,11 @@ class Benchmark:
 
     def data_paths(self, block: dict) -> list[tuple[str, str]]:
         """(config key, path) of every file or folder of real data that the eval block `block` names."""
+        missing = [key for key in self.needs if self.has_real_data(block) and not block.get(key)]
+        if missing:
+            named = " / ".join(f"`{key}`" for key in self.data if block.get(key))
+            raise ValueError(f"eval.{self.name}: {named} is named but {', '.join(f'`{k}`' for k in missing)} is "
+                             f"not (README, 'Evaluation and the report', the {self.name} row)")
         found = []
         for pattern in self.paths:
             found += _walk(block, pattern.split("."), f"eval.{self.name}")
@@ -127,6 +137,12 @@ _REGISTRY = (
     Benchmark("zeroshot", "Zero-shot", "Zero-shot classification accuracy (%)", "classification",
               ("datasets", "clip_benchmark"), ("datasets.*.annotations", "datasets.*.image_dir"),
               headline=".*_top1|vtab_avg", more_paths="zeroshot:clip_benchmark_paths"),
+    Benchmark("linear_probe", "Linear probe",
+              "Linear-probe accuracy (%): CLIP_benchmark's linear_probe task, a linear head trained on the frozen, "
+              "normalized image features of each dataset's train split and scored on its test split: top-1, top-5 "
+              "(6 or more classes), mean per-class recall; `vtab_lp_avg` the mean top-1 of the VTAB tasks",
+              "classification", ("clip_benchmark",), (), headline=".*_lp_top1|vtab_lp_avg",
+              more_paths="linear_probe:clip_benchmark_paths"),
     Benchmark("aro", "ARO", "ARO accuracy (%), macro over groups", "caption", ("datasets",),
               ("datasets.*.annotations", "datasets.*.image_dir"), headline="(?!.*_all_relations$).*", blind=True,
               images=_per_dataset("")),
@@ -155,6 +171,37 @@ _REGISTRY = (
               blind=True, images=_folder("data", ".")),
     Benchmark("colorswap", "ColorSwap", "ColorSwap text, image and group scores (%)", "group", ("data",), ("data",),
               headline="group", blind=True, images=_folder("data", ".")),
+    Benchmark("spec", "SPEC",
+              "SPEC accuracy (%): each subset image-to-text (i2t: the caption among K) and text-to-image (t2i: the "
+              "image among K); `i2t`, `t2i` the means over subsets, `avg` theirs", "image", ("data",), ("data",),
+              headline="i2t|t2i", macro="avg", blind=True, images=_folder("data", ".")),
+    Benchmark("mmvp_vlm", "MMVP-VLM",
+              "MMVP-VLM scores (%): per visual pattern the authors' pair accuracy (both statements pick their image), "
+              "`avg` their mean (the paper's MMVP Average); Winoground's text, image and group, overall and per "
+              "pattern (vl_compo's)", "group", ("data",), ("data",), headline="avg", macro="avg", blind=True,
+              images=_folder("data", "."), analogue=False),
+    Benchmark("eqben", "EqBen",
+              "EqBen text, image and group scores (%): per sub-dataset (eqbenag, eqbenyoucook2, eqbengebc, "
+              "eqbenkubric_loc/_attr/_cnt, eqbensd: the authors' and vl_compo's numbers), over every sample, and "
+              "`avg_*` the means over the sub-datasets read", "group", ("data",),
+              ("data", "image_dir", "private_info", "private_random_idx"), headline="avg_group|group",
+              macro="avg_group", blind=True, images=_folder("image_dir", "."), analogue=False, needs=("image_dir",)),
+    Benchmark("crepe", "CREPE",
+              "CREPE R@1 (%): a Visual Genome region's caption retrieved among its hard negatives, per file "
+              "({type}_{complexity}, {split}_{type}) and pooled over complexities 4-12 per productivity foil type "
+              "(atom, swap, negate, as vl_compo reports them), `avg` their mean", "caption", ("data",),
+              ("data", "image_dir"), headline="atom|swap|negate|avg", blind=True, images=_folder("image_dir", "."),
+              analogue=False, needs=("image_dir",)),
+    Benchmark("svo_probes", "SVO-Probes",
+              "SVO-Probes accuracy (%): per negative type (subject, verb, object) the sentence scores its positive "
+              "image above the negative one; `avg` the mean of the three, `all` over every row; rows whose image is "
+              "no longer available are left out and counted", "image", ("data",), ("data", "image_dir"),
+              headline="subj_neg|verb_neg|obj_neg|avg", macro="avg", images=_folder("image_dir", "."),
+              analogue=False, needs=("image_dir",)),
+    Benchmark("vismin", "VisMin",
+              "VisMin scores (%): Winoground's text, image and group per category (object, attribute, relation, "
+              "counting); `avg` the mean of those twelve (the authors' AVG); `text`, `image`, `group` over all items",
+              "group", ("data",), ("data",), headline="avg|group", blind=True, images=_embedded, analogue=False),
 )
 # name -> Benchmark, in suite order (the report's)
 REGISTRY: dict[str, Benchmark] = {b.name: b for b in _REGISTRY}

@@ -99,35 +99,50 @@ def clip_benchmark_paths(options: dict) -> list[tuple[str, str]]:
             for name in clip_benchmark_datasets(block)]
 
 
-def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
-    """Single-object images, one class per colour-shape combination (held-out combinations included), written as a
-    CLIP_benchmark webdataset `wds_shapes/` (module docstring): PNG images (lossless, as the library's default
-    webp), labels in the sorted class order, two templates. Evaluated through the library."""
+def shapes_classes() -> list[tuple[str, str]]:
+    """The shapes analogue's classes, (colour, shape) in sorted order: every combination, held-out ones included."""
+    return sorted((colour, shape) for colour in shapes.COLOURS for shape in shapes.SHAPES)
+
+
+def write_shapes_split(out: Path, split: str, images_per_class: int, world_cfg: dict, seed: int,
+                       key: str = "zeroshot") -> int:
+    """`images_per_class` single-object images of every class of `shapes_classes()` (label = its position), written
+    as the CLIP_benchmark webdataset split `out/{split}/`: 0.tar ... and nshards.txt, keys s0000000, ... in label
+    order, PNG images (lossless, as the library's default webp). `key` seeds the sizes and the pictures: the same
+    key, seed and count give the same bytes. Returns the number of shards."""
     import webdataset as wds
 
-    out = wds_folder(out_dir, SHAPES_DATASET)
-    rng = shapes.keyed_rng("zeroshot", seed)
-    classes = sorted((colour, shape) for colour in shapes.COLOURS for shape in shapes.SHAPES)
-    (out / WDS_SPLIT).mkdir(parents=True, exist_ok=True)
-    for stale in (out / WDS_SPLIT).glob("*.tar"):  # a rebuild with fewer shards leaves none of the old behind
+    rng = shapes.keyed_rng(key, seed)
+    (out / split).mkdir(parents=True, exist_ok=True)
+    for stale in (out / split).glob("*.tar"):  # a rebuild with fewer shards leaves none of the old behind
         stale.unlink()
     index = 0
     # mtime fixed, as `io.shard_writer` fixes it: the same build gives the same bytes
-    with wds.ShardWriter(str(out / WDS_SPLIT / "%d.tar"), maxcount=10_000, verbose=0, mtime=0) as sink:
-        for label, (colour, shape) in enumerate(classes):
-            for i in range(options["shapes_images_per_class"]):
+    with wds.ShardWriter(str(out / split / "%d.tar"), maxcount=10_000, verbose=0, mtime=0) as sink:
+        for label, (colour, shape) in enumerate(shapes_classes()):
+            for i in range(images_per_class):
                 scene = shapes.Scene((shapes.Obj(rng.choice(shapes.SIZES), colour, shape),), "left")
                 # the seed the ImageFolder analogue rendered each image with: the same pictures as before
                 image = shapes.render(scene, world_cfg["image_size"],
-                                      seed=f"zeroshot:{seed}:{colour}_{shape}:{i:04d}.jpg")
+                                      seed=f"{key}:{seed}:{colour}_{shape}:{i:04d}.jpg")
                 png = bytes_io.BytesIO()
                 image.save(png, format="PNG")
                 sink.write({"__key__": f"s{index:07d}", "png": png.getvalue(), "cls": label})
                 index += 1
         shards = sink.shard
-    for name, text in (("classnames.txt", "".join(f"{colour} {shape}\n" for colour, shape in classes)),
-                       ("zeroshot_classification_templates.txt", "a small {c}\na large {c}\n"),
-                       (f"{WDS_SPLIT}/nshards.txt", f"{shards}\n")):
+    with io.atomic_path(out / split / "nshards.txt") as tmp:
+        tmp.write_text(f"{shards}\n", encoding="utf-8")
+    return shards
+
+
+def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
+    """Single-object images, one class per colour-shape combination (held-out combinations included), written as a
+    CLIP_benchmark webdataset `wds_shapes/` (module docstring; `write_shapes_split`): labels in the sorted class
+    order, two templates. Evaluated through the library."""
+    out = wds_folder(out_dir, SHAPES_DATASET)
+    write_shapes_split(out, WDS_SPLIT, options["shapes_images_per_class"], world_cfg, seed)
+    for name, text in (("classnames.txt", "".join(f"{colour} {shape}\n" for colour, shape in shapes_classes())),
+                       ("zeroshot_classification_templates.txt", "a small {c}\na large {c}\n")):
         with io.atomic_path(out / name) as tmp:
             tmp.write_text(text, encoding="utf-8")
     return {"clip_benchmark": {"root": ".", "datasets": [SHAPES_DATASET]}}
@@ -185,25 +200,25 @@ def wds_lines(folder: Path, file: str, dataset: str) -> list[str]:
     return lines
 
 
-def wds_keys(folder: Path, dataset: str) -> list[str]:
-    """The `__key__` of every sample of `folder`/test/{0..N-1}.tar in the order webdataset reads them, from the tar
+def wds_keys(folder: Path, dataset: str, split: str = WDS_SPLIT, what: str = "zero-shot") -> list[str]:
+    """The `__key__` of every sample of `folder`/{split}/{0..N-1}.tar in the order webdataset reads them, from the tar
     headers alone (no image is read): files grouped into samples by webdataset's own `group_by_keys`. FileNotFoundError
     for a missing nshards.txt or shard, ValueError for a sample without an image or a `.cls` label: checked before
-    anything is encoded."""
+    anything is encoded. `what` begins the messages (the evaluator's name)."""
     from webdataset.tariterators import group_by_keys, meta_prefix, meta_suffix
 
-    split = folder / WDS_SPLIT
+    split = folder / split
     count = split / "nshards.txt"
     if not count.is_file():
-        raise FileNotFoundError(f"zero-shot {dataset}: expected CLIP_benchmark's webdataset layout, {split}/"
+        raise FileNotFoundError(f"{what} {dataset}: expected CLIP_benchmark's webdataset layout, {split}/"
                                 f"nshards.txt and shards 0.tar ... N-1.tar; found no {count}")
     try:
         nshards = int(count.read_text(encoding="utf-8").strip())
     except ValueError:
-        raise ValueError(f"zero-shot {dataset}: {count} must hold the number of shards") from None
+        raise ValueError(f"{what} {dataset}: {count} must hold the number of shards") from None
     shards = [split / f"{i}.tar" for i in range(nshards)]
     if missing := [str(s) for s in shards if not s.is_file()]:
-        raise FileNotFoundError(f"zero-shot {dataset}: nshards.txt says {nshards} shards; {len(missing)} missing, "
+        raise FileNotFoundError(f"{what} {dataset}: nshards.txt says {nshards} shards; {len(missing)} missing, "
                                 f"e.g. {missing[0]}")
 
     def headers():
@@ -222,11 +237,11 @@ def wds_keys(folder: Path, dataset: str) -> list[str]:
     for sample in group_by_keys(headers()):
         if not any(ext in sample for ext in WDS_IMAGES) or "cls" not in sample:
             found = sorted(k for k in sample if not k.startswith("__"))
-            raise ValueError(f"zero-shot {dataset}: sample {sample['__key__']!r} of {sample['__url__']} has {found}; "
+            raise ValueError(f"{what} {dataset}: sample {sample['__key__']!r} of {sample['__url__']} has {found}; "
                              f"expected an image ({', '.join(WDS_IMAGES)}) and a cls label")
         keys.append(sample["__key__"])
     if not keys:
-        raise ValueError(f"zero-shot {dataset}: the shards of {split} hold no sample")
+        raise ValueError(f"{what} {dataset}: the shards of {split} hold no sample")
     return keys
 
 
