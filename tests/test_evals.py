@@ -313,6 +313,17 @@ def test_shapes_analogues_are_written_in_the_real_format(tmp_path, benchmark):
             words = [sorted(re.findall(r"\w+", e[f"caption_{k}"])) for k in (1, 2)]
             assert words[0] == words[1] and e["caption_1"] != e["caption_2"]
             assert all((tmp_path / e[f"image_{k}"]).is_file() for k in (1, 2))
+    elif benchmark == "eqben":  # Kubric's layout: a list of {image0, caption0, image1, caption1}
+        entries = io.read_json(tmp_path / "eqben_shapes.json")
+        assert spec == {"data": "eqben_shapes.json", "image_dir": "."} and len(entries) == 20
+        for e in entries:
+            scenes = [shapes.parse(e[f"caption{k}"])[0] for k in (0, 1)]
+            assert all((tmp_path / e[f"image{k}"]).is_file() for k in (0, 1))
+            if e["image0"].startswith("eqbenkubric_loc/"):  # the same objects, the relation reversed
+                assert scenes[0].objects == scenes[1].objects and scenes[0].relation != scenes[1].relation
+            else:  # one object's colour replaced, nothing else
+                assert scenes[0].relation == scenes[1].relation and scenes[0].objects[1] == scenes[1].objects[1]
+                assert scenes[0].objects[0].colour != scenes[1].objects[0].colour
     elif benchmark == "spec":
         assert spec == {"data": ".", "subsets": ["absolute_size", "relative_spatial"]}
         for subset, k in (("absolute_size", 2), ("relative_spatial", 4)):

@@ -70,7 +70,7 @@ def test_unknown_names_and_missing_blocks_stop_the_plan():
 
 def test_a_benchmark_without_an_analogue_needs_its_data_before_any_job():
     real_only = [name for name, entry in registry.REGISTRY.items() if not entry.analogue]
-    assert real_only == ["mmvp_vlm", "eqben", "crepe", "svo_probes", "vismin"]
+    assert real_only == ["mmvp_vlm", "crepe", "svo_probes", "vismin"]
     assert not set(real_only) & set(SHAPES_BENCHMARKS)
     config = copy.deepcopy(BASE)
     config["eval"]["benchmarks"] = ["sugarcrepe", "mmvp_vlm", "crepe"]

@@ -43,6 +43,7 @@ def expected_rows(benchmark: str) -> dict[str, int]:
         "whatsup": {"controlled_shapes": len(shapes.RELATIONS) * o["shapes_examples"]},
         "colorswap": {"shapes": o["shapes_examples"]},
         # a query per value of the concept, each way: 2 sizes, 4 relations
+        "eqben": {subset: o["shapes_examples"] for subset in module("eqben").SHAPES_SUBSETS},
         "spec": {f"{subset}_{d}": len(values) * o["shapes_examples"]
                  for subset, values in module("spec").SHAPES_SUBSETS.items() for d in ("i2t", "t2i")},
     }[benchmark]
@@ -83,7 +84,7 @@ def test_metrics_are_those_of_the_per_sample_table(tmp_path, tiny, benchmark):
         assert samples["correct"].equals(samples["predicted"] == samples["label"])
         assert samples["correct"].equals(samples["scores"].map(lambda s: s.index(max(s))) == samples["label"])
         assert all((tmp_path / i).is_file() for i in samples["image"])
-    elif benchmark in ("cola", "bivlc", "colorswap"):  # their own tests check the verdicts by hand
+    elif benchmark in ("cola", "bivlc", "colorswap", "eqben"):  # their own tests check the verdicts by hand
         assert samples["correct"].equals(samples["image_correct" if benchmark == "cola" else "group_correct"])
     elif benchmark == "winoground":
         s = {k: samples[k] for k in ("c0_i0", "c0_i1", "c1_i0", "c1_i1")}

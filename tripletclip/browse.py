@@ -20,9 +20,9 @@ handed out by position: the first item of every view gets its image(s) before th
 view's first items show theirs; an item past the cap shows its file name instead. A page from the full benchmarks
 and a dozen models is a few MB.
 
-Which benchmarks: those whose table has `correct` and an image column (`image`, or `image_0`/`image_1`):
-SugarCrepe, ARO, Winoground, retrieval, SugarCrepe++, VALSE, VL-CheckList, Cola and BiVLC. Zero-shot (no image column: its `sample_id` is the image's path) and
-similarity (no `correct`) are left out, and the page says so.
+Which benchmarks: those whose table has `correct` and an image column (`IMAGE_COLUMNS`: `image`, `image_0` /
+`image_1`, `negative_image`), their images where the registry entry's `images` says. Zero-shot and the linear probe
+(no image column: a `sample_id` is the image's key) and similarity (no `correct`) are left out, and the page says so.
 """
 
 from __future__ import annotations
@@ -232,9 +232,8 @@ def _embed_images(wanted: list, thumbnail: int, max_images: int) -> tuple[list[s
         done.add(id(item))
         for slot in item["images"]:
             path = slot[0]
-            if path is None:
-                slot[2] = "no image"
-                continue
+            if path is None:  # the item has no image in this column (SPEC's text-to-image negative on an
+                continue      # image-to-text item): the page shows nothing there
             if root is None:
                 slot[2] = "no image folder given"
                 continue
@@ -422,6 +421,7 @@ function images(item) {
   const cell = el("td", {class: "images"});
   bench().images.forEach(([column, label], i) => {
     const [path, index, why] = item.images[i];
+    if (path === null) return;  // no image of this column for this item
     const shown = index === null
       ? el("span", {class: "missing", title: path || ""}, `${path || ""} (${why})`)
       : el("img", {src: DATA.images[index], alt: path, title: path});

@@ -50,6 +50,8 @@ def tiny_config(benchmarks: list[str] | None = PLUMBING) -> dict:
     config["eval"]["bivlc"]["shapes_examples"] = 14
     config["eval"]["whatsup"]["shapes_examples"] = 4  # object pairs: 16 images
     config["eval"]["colorswap"]["shapes_examples"] = 10
+    config["eval"]["eqben"]["shapes_examples"] = 5
+    config["eval"]["spec"]["shapes_examples"] = 4
     return config
 
 

@@ -78,6 +78,7 @@ each, as with a cap of 5,000 per sub-dataset (which leaves the five smaller ones
 
 from __future__ import annotations
 
+import io as bytes_io
 import logging
 from pathlib import Path, PurePosixPath
 
@@ -85,6 +86,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .. import io, shapes, world
 from . import encode, protocols
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,51 @@ LAYOUT = ("an EqBen annotation file (or a folder of them): a JSON list of {image
 # the per-sample table's columns (`metrics_from_samples` says what each holds)
 COLUMNS = ("category", "sample_id", "correct", "c0_i0", "c0_i1", "c1_i0", "c1_i1", "text_correct", "image_correct",
            "group_correct", "caption_0", "caption_1", "image_0", "image_1")
+
+
+# The analogue's sub-datasets: Kubric's location and attribute changes, which the shapes world can draw
+SHAPES_SUBSETS = ("eqbenkubric_loc", "eqbenkubric_attr")
+SHAPES_FILE = "eqben_shapes.json"
+OPPOSITE = {"left": "right", "right": "left", "above": "below", "below": "above"}
+
+
+def _minimal_change(scene: shapes.Scene, subset: str, rng) -> shapes.Scene:
+    """The scene with one visual-minimal change: the pair's relation reversed (`eqbenkubric_loc`: the objects trade
+    places), or the first object's colour replaced by one neither object has (`eqbenkubric_attr`)."""
+    if subset == "eqbenkubric_loc":
+        return shapes.Scene(scene.objects, OPPOSITE[scene.relation])
+    a, b = scene.objects
+    colour = rng.choice([c for c in shapes.COLOURS if c not in (a.colour, b.colour)])
+    return shapes.Scene((shapes.Obj(a.size, colour, a.shape, a.hollow), b), scene.relation)
+
+
+def build_shapes(out_dir: str, world_cfg: dict, options: dict, seed: int) -> dict:
+    """EqBen's Kubric design in the shapes world: per sub-dataset of `SHAPES_SUBSETS`, `options["shapes_examples"]`
+    2x2 samples, each a test-split scene's first two objects (stream "eqben:{subset}") beside the same scene with one
+    visual-minimal change (`_minimal_change`), both drawn with one layout seed, and the two scenes' captions in the
+    same phrasing: they differ in the changed word(s) alone.
+
+    Written in the Winoground-style layout the authors' Kubric files have (a JSON list of {image0, caption0, image1,
+    caption1}; `SHAPES_FILE`), the images in `{subset}/{i}_{k}.png`, so that the path's first folder tells the
+    sub-dataset, as the full set's. A text-only scorer gives a caption the same score against both images: wrong on
+    every sample (`score_blind`). Returns the spec {"data": SHAPES_FILE, "image_dir": "."}."""
+    n = options["shapes_examples"]
+    out = Path(out_dir)
+    entries = []
+    for subset in SHAPES_SUBSETS:
+        for i, (scene, phrasing) in enumerate(world.test_scenes(world_cfg, seed, f"eqben:{subset}")):
+            if i == n:
+                break
+            pair = (shapes.Scene(scene.objects[:2], scene.relation),)
+            pair += (_minimal_change(pair[0], subset, shapes.keyed_rng("eqben", subset, seed, i)),)
+            for k, drawn in enumerate(pair):
+                with io.atomic_path(out / subset / f"{i}_{k}.png") as tmp:
+                    shapes.render(drawn, world_cfg["image_size"], seed=f"eqben:{seed}:{subset}:{i}").save(
+                        tmp, format="PNG")
+            entries.append({f"{field}{k}": value for k, drawn in enumerate(pair) for field, value in (
+                ("image", f"{subset}/{i}_{k}.png"), ("caption", shapes.describe(drawn, phrasing)))})
+    io.write_json(out / SHAPES_FILE, entries)
+    return {"data": SHAPES_FILE, "image_dir": "."}
 
 
 def open_image(path: str | Path) -> Image.Image:
@@ -211,6 +258,29 @@ def _locate(image_dir: Path, written: str) -> tuple[str, Path]:
     if path.suffix == ".png" and not full.is_file() and full.with_suffix(".jpg").is_file():
         return str(path.with_suffix(".jpg")), full.with_suffix(".jpg")
     return str(path), full
+
+
+def image_bytes(spec: dict, root: str = ".", names=None) -> dict[str, bytes]:
+    """{name: the encoded image} of `names` (the per-sample table's image_0 / image_1 values, paths inside
+    `image_dir`; None: every image the spec's samples name), for the error browser (`browse.EmbeddedImages`): a
+    file's own bytes, a YouCook2 `.npy` frame as the PNG of `open_image`'s RGB picture (a browser cannot show an
+    array). ValueError when the spec names no `image_dir`."""
+    if not spec.get("image_dir"):
+        raise ValueError(f"EqBen: the spec names no `image_dir` (expected {LAYOUT})")
+    if names is None:
+        names = {s[f"image_{k}"] for s in load(root, spec)[0] for k in (0, 1)}
+    image_dir, out = encode.resolve(root, spec["image_dir"]), {}
+    for name in names:
+        path = Path(name) if PurePosixPath(name).is_absolute() else image_dir / name
+        if not path.is_file():
+            continue  # the browser says "not found"
+        if path.suffix.lower() == ".npy":
+            buffer = bytes_io.BytesIO()
+            open_image(path).save(buffer, format="PNG")
+            out[name] = buffer.getvalue()
+        else:
+            out[name] = path.read_bytes()
+    return out
 
 
 def _category(spec_subset, entry: dict, image_0: str, stem: str | None) -> str:

@@ -185,7 +185,7 @@ _REGISTRY = (
               "eqbenkubric_loc/_attr/_cnt, eqbensd: the authors' and vl_compo's numbers), over every sample, and "
               "`avg_*` the means over the sub-datasets read", "group", ("data",),
               ("data", "image_dir", "private_info", "private_random_idx"), headline="avg_group|group",
-              macro="avg_group", blind=True, images=_folder("image_dir", "."), analogue=False, needs=("image_dir",)),
+              macro="avg_group", blind=True, images=_embedded, needs=("image_dir",)),
     Benchmark("crepe", "CREPE",
               "CREPE R@1 (%): a Visual Genome region's caption retrieved among its hard negatives, per file "
               "({type}_{complexity}, {split}_{type}) and pooled over complexities 4-12 per productivity foil type "
