@@ -194,6 +194,4 @@ def score_blind(items: pd.DataFrame, scorer, model: str) -> pd.DataFrame:
     """A per-sample table `items` (columns `COLUMNS`) scored by a text-only scorer (tripletclip.blind):
     `protocols.blind_2x2`, wrong on every example whatever the scorer (each caption ties with itself across the two
     images). `model` is unused: a tie is wrong here, there is none to break by coin."""
-    return protocols.blind_2x2(items, scorer, lambda scores: {
-        "correct": scores.group, "text_correct": scores.text, "image_correct": scores.image,
-        "group_correct": scores.group})
+    return protocols.blind_2x2(items, scorer)

@@ -161,7 +161,14 @@ def encode_2x2(model, preprocess, tokenizer, items: list[dict], batch_size: int 
                        [[image_row[item[f"{image_key}_{k}"]] for item in items] for k in (0, 1)])
 
 
-def blind_2x2(items: pd.DataFrame, scorer, verdicts: Callable[[Group], dict]) -> pd.DataFrame:
+def group_verdicts(scores: Group) -> dict:
+    """The verdict columns of a table whose `correct` is the group score (Winoground, ColorSwap, EqBen, VisMin),
+    for `blind_2x2`."""
+    return {"correct": scores.group, "text_correct": scores.text, "image_correct": scores.image,
+            "group_correct": scores.group}
+
+
+def blind_2x2(items: pd.DataFrame, scorer, verdicts: Callable[[Group], dict] = group_verdicts) -> pd.DataFrame:
     """A 2x2 benchmark's per-sample table `items` (columns caption_0, caption_1, c0_i0, c0_i1, c1_i0, c1_i1 and the
     verdict columns) scored by a text-only `scorer` of tripletclip.blind (`score(caption) -> float`), which gives a
     caption the same score against either image: s(c_j, i_k) = score(c_j) (float64). `verdicts(group)` names the

@@ -395,7 +395,5 @@ def score_blind(items: pd.DataFrame, scorer, model: str) -> pd.DataFrame:
     """A per-sample table `items` (columns `COLUMNS`) scored by a text-only scorer (tripletclip.blind):
     `protocols.blind_2x2`, wrong on every item whatever the scorer (each caption ties with itself across the two
     images). `model` is unused: a tie is wrong here (metric.py's comparisons are strict), none is broken by coin."""
-    return protocols.blind_2x2(items, scorer, lambda scores: {
-        "correct": scores.group, "text_correct": scores.text, "image_correct": scores.image,
-        "group_correct": scores.group})
+    return protocols.blind_2x2(items, scorer)
 

@@ -215,6 +215,4 @@ def score_blind(items: pd.DataFrame, scorer, model: str) -> pd.DataFrame:
     """A per-sample table `items` (columns `COLUMNS`) scored by a text-only scorer (tripletclip.blind):
     `protocols.blind_2x2`, wrong on every example whatever the scorer. `model` is unused: Winoground counts a tie
     wrong, there is none to break by coin."""
-    return protocols.blind_2x2(items, scorer, lambda scores: {
-        "text_correct": scores.text, "image_correct": scores.image, "group_correct": scores.group,
-        "correct": scores.group})
+    return protocols.blind_2x2(items, scorer)
