@@ -9,7 +9,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export WANDB_MODE := disabled
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test claim claim-flops finetune dry-run lint clean
+.PHONY: run test claim claim-flops finetune dry-run lint clean gpu-wheels
 
 # torch goes first, by exact version: 2.14.1 is the CPU build served here (README, "Quick start").
 $(STAMP): pyproject.toml
@@ -46,6 +46,19 @@ finetune: $(STAMP) $(FINETUNE_PAIRS)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The wheels benchmarks/gpu_check.sh installs on a GPU node without network (README, "Running on a cluster"): what
+# benchmarks/gpu_wheels.txt names, for CPython 3.12 manylinux x86_64 at .venv's versions (this package is imported
+# from the repository itself).
+GPU_WHEELS := benchmarks/wheels
+gpu-wheels: $(STAMP)
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(BIN)/pip freeze --exclude-editable > $(GPU_WHEELS)/constraints.txt
+	$(BIN)/pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-r benchmarks/gpu_wheels.txt -c $(GPU_WHEELS)/constraints.txt -d $(GPU_WHEELS)
+	rm $(GPU_WHEELS)/constraints.txt
+	$(BIN)/python benchmarks/gpu_check.py size
 
 dry-run: $(STAMP)
 	$(BIN)/snakemake -n all

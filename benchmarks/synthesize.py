@@ -5,8 +5,8 @@ checks) as the synthesize stage runs it.
     python benchmarks/synthesize.py --full-sdxl [--images 128]            # full-size SDXL-turbo, GPU
 
 The tiny pipelines (random weights, built here) make our code around the pipeline call a visible share. `--full-sdxl`
-builds SDXL-turbo at full size from its published architecture (UNet, VAE, both text encoders, Euler ancestral with
-trailing timesteps) with random weights, since speed does not depend on weight values, saves it in fp16 and loads
+builds SDXL-turbo at full size from its published configs (benchmarks/sdxl_turbo/, as benchmarks/gpu_check.py does)
+with random weights, since speed does not depend on weight values, saves it in fp16 and loads
 it back as a downloaded model is loaded; then 512 px, 1 step, fp16, batch 1/8/16. Rounds alternate the
 configurations. Prints Markdown for BENCHMARKS.md.
 """
@@ -26,49 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+import gpu_check  # noqa: E402
 from helpers import tiny_diffusion  # noqa: E402
 from tripletclip import synthesize  # noqa: E402
 
 CAPTIONS = ["a red car next to a tree", "two dogs on a couch", "a man riding a horse on a beach",
             "a blue vase on a wooden table", "a cat sleeping in a box", "a boat on a lake"]
-
-
-def build_sdxl_turbo_full(path: Path) -> Path:
-    """SDXL-turbo at full size (3.5 B parameters) from its published configs, random weights, saved in fp16."""
-    import torch
-    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline, \
-        UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    torch.manual_seed(0)
-    text = dict(vocab_size=49408, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
-                pad_token_id=49407)
-    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):  # random init of 3.5 B weights: on the GPU
-        unet = UNet2DConditionModel(
-            sample_size=64, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280),
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), cross_attention_dim=2048,
-            use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
-            projection_class_embeddings_input_dim=2816, norm_num_groups=32)
-        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), in_channels=3, out_channels=3, latent_channels=4,
-                            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                            layers_per_block=2, norm_num_groups=32, sample_size=512, scaling_factor=0.13025,
-                            force_upcast=True)
-        encoder = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-                                               num_hidden_layers=12, hidden_act="quick_gelu", projection_dim=768,
-                                               **text))
-        encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(
-            hidden_size=1280, intermediate_size=5120, num_attention_heads=20, num_hidden_layers=32,
-            hidden_act="gelu", projection_dim=1280, **text))
-    tokenizer = tiny_diffusion.clip_tokenizer()
-    pipe = StableDiffusionXLPipeline(
-        vae=vae, text_encoder=encoder, text_encoder_2=encoder_2, tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet,
-        scheduler=EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                                  steps_offset=1, timestep_spacing="trailing"),
-        force_zeros_for_empty_prompt=True)
-    pipe.to(torch.float16).save_pretrained(path)
-    return path
 
 
 def full_sdxl(args) -> None:
@@ -78,7 +41,7 @@ def full_sdxl(args) -> None:
     requests = [(str(i), CAPTIONS[i % len(CAPTIONS)], None) for i in range(args.images)]
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        path = build_sdxl_turbo_full(Path(tmp) / "sdxl-turbo")
+        path = gpu_check.build_sdxl_turbo(Path(tmp) / "sdxl-turbo", tiny=False, device="cuda")
         synth = synthesize.make_synthesizer("diffusers", model=str(path), image_size=512, steps=1, batch_size=16,
                                             dtype="float16")
         unet = sum(p.numel() for p in synth.pipe.unet.parameters())

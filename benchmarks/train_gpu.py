@@ -45,15 +45,17 @@ def peak_flops(device: torch.device, override: float | None) -> float | None:
     return next((tflops * 1e12 for key, tflops in PEAK_TFLOPS.items() if key in name), None)
 
 
-def make_step(model_name: str, device: torch.device, compile_: bool, precision: str):
-    """(the trainer's TripletCLIP step on a fresh model, the model's image size, its tokenizer)."""
+def make_step(model_name: str, device: torch.device, compile_: bool, precision: str, method: str = METHOD,
+              backend: str = "inductor"):
+    """(the trainer's step of loss `method` on a fresh model, the model's image size, its tokenizer); `compile_`:
+    the forward through torch.compile with `backend` ("eager" checks the tracing alone, in seconds on a CPU)."""
     import open_clip
 
     net, _, _, tokenizer = models.create(model_name, device=device)
     cfg = train.TrainConfig(model=model_name, precision=precision, steps=10**6, warmup_steps=10)
     forward = text_tower.Features(net)
-    step = train.Step(net, torch.compile(forward) if compile_ else forward, losses.make_loss(METHOD).to(device),
-                      METHOD, cfg, device)
+    step = train.Step(net, torch.compile(forward, backend=backend) if compile_ else forward,
+                      losses.make_loss(method).to(device), method, cfg, device)
     size = open_clip.get_model_preprocess_cfg(net)["size"]
     return step, size if isinstance(size, int) else size[0], tokenizer
 
@@ -94,20 +96,33 @@ def flops_per_step(step: train.Step, batch: tuple) -> float:
     return counter.get_total_flops()
 
 
-def loader_rate(tokenizer, batch: int, size: int, workers: int, count: int) -> float:
-    """Triplets/s from the trainer's loader (both images decoded) with `workers` processes."""
+def photo(width: int, height: int, g: torch.Generator) -> bytes:
+    """A JPEG of a photo's size and about its bytes: smooth colour fields (low-resolution noise, upsampled) with a
+    little grain, which compress as photographs do, where pure noise would be several times larger."""
     from PIL import Image
 
+    low = torch.rand(3, max(height // 32, 2), max(width // 32, 2), generator=g)
+    smooth = torch.nn.functional.interpolate(low[None], size=(height, width), mode="bicubic", align_corners=False)[0]
+    pixels = (smooth * 255 + torch.randn(3, height, width, generator=g) * 6).clamp(0, 255).to(torch.uint8)
+    return io.encode_jpeg(Image.fromarray(pixels.permute(1, 2, 0).numpy()))
+
+
+def loader_rate(tokenizer, batch: int, size: int, workers: int, count: int,
+                image: tuple[int, int] | None = None, negative: tuple[int, int] | None = None) -> float:
+    """Triplets/s from the trainer's loader (both images decoded and resized to `size` px) with `workers`
+    processes, from JPEGs of `image` (width, height) and `negative` px (default: the model's size)."""
     captions = CAPTIONS.read_text(encoding="utf-8").splitlines()
     with tempfile.TemporaryDirectory() as tmp:
         shard = Path(tmp) / "triplets.tar"
         g = torch.Generator().manual_seed(0)
+        # a few dozen distinct photos, each decoded afresh wherever it recurs
+        images = [photo(*(image or (size, size)), g) for _ in range(min(batch, 32))]
+        negatives = [photo(*(negative or (size, size)), g) for _ in range(min(batch, 32))]
         with io.shard_writer(shard) as sink:
             for i in range(batch * 2):
-                pixels = torch.randint(0, 256, (size, size, 3), dtype=torch.uint8, generator=g).numpy()
-                jpeg = io.encode_jpeg(Image.fromarray(pixels))
-                sink.write({"__key__": f"{i:06d}", "jpg": jpeg, "txt": captions[i % len(captions)].encode(),
-                            "neg.jpg": jpeg, "neg.txt": captions[(i + 1) % len(captions)].encode()})
+                sink.write({"__key__": f"{i:06d}", "jpg": images[i % len(images)],
+                            "txt": captions[i % len(captions)].encode(), "neg.jpg": negatives[i % len(negatives)],
+                            "neg.txt": captions[(i + 1) % len(captions)].encode()})
         transform = data.BatchTransform({"size": size, "mean": (0.5,) * 3, "std": (0.5,) * 3})
         stream = data.batches([str(shard)] * 64, batch, tokenizer, transform, seed=0, workers=workers,
                               shuffle_buffer=batch)

@@ -21,12 +21,15 @@ ARMS = PLAN.arms
 NEG_SETS, USED_SETS, IMAGE_SETS = PLAN.sets, PLAN.used_sets, PLAN.image_sets
 SHARDS, SHARD_PATHS = PLAN.shards, PLAN.shard_paths
 BENCHMARKS = PLAN.benchmarks
+# The benchmarks on their shapes analogue (one evaluation job per model scores them all) and those on real data (a job
+# per benchmark and model, so that adding one reruns no other).
+ANALOGUES = PLAN.analogues
+REAL_BENCHMARKS = [benchmark for benchmark in BENCHMARKS if benchmark not in ANALOGUES]
 EVAL_MODELS, INIT, INIT_ROW, FILTER_SPEC = PLAN.eval_models, PLAN.init, PLAN.init_row, PLAN.filter_spec
 STEPS, REPORT_BASELINE, PUBLISHED = PLAN.steps, PLAN.baseline, PLAN.published
 # The benchmarks that pick between captions, and the text-only scorers a run has: fitted on its training captions,
 # or, without training, the length rule alone.
 BLIND, BLIND_MODELS = PLAN.blind, PLAN.blind_models
-has_real_data = PLAN.has_real_data
 
 
 wildcard_constraints:
@@ -104,16 +107,9 @@ def eval_outputs(benchmark):
     return model_outputs(benchmark) + blind
 
 
-def benchmark_spec(benchmark):
-    """{"spec": path} of the shapes analogue while config names no real data for `benchmark`, else {}."""
-    if has_real_data(benchmark):
-        return {}
-    return {"spec": f"results/benchmarks/{benchmark}/spec.json"}
-
-
-def spec_input(wildcards):
-    """benchmark_spec of the job's {benchmark} (the evaluations' input, unpacked)."""
-    return benchmark_spec(wildcards.benchmark)
+def analogue_specs():
+    """The specs of the shapes analogues this run evaluates, in suite order (their paths are relative to each)."""
+    return expand("results/benchmarks/{benchmark}/spec.json", benchmark=ANALOGUES)
 
 
 def llm_env(stage):

@@ -1,6 +1,8 @@
 # Every benchmark of tripletclip/evals/registry.py through the same rules, `{benchmark}` a wildcard: the shapes
-# world's analogue in the real benchmark's format where config names no real data (`benchmark`), one job per
-# benchmark and trained model (`eval_model`), one per benchmark and model of `models:` or train.init (`eval_named`),
+# world's analogue in the real benchmark's format where config names no real data (`benchmark`); one job per trained
+# model (`eval_analogues_model`) and one per model of `models:` or train.init (`eval_analogues_named`) that score every
+# analogue, a second each where the job's imports take five; one job per benchmark on real data and trained model
+# (`eval_model`) or model of `models:` (`eval_named`), so that adding a benchmark reruns no other;
 # the text-only scorers where the benchmark picks between captions (`blind`), and one table of every model's
 # metrics per benchmark (`eval_table`: `snakemake results/eval/sugarcrepe.csv`). The protocols live in
 # tripletclip/evals/.
@@ -28,15 +30,68 @@ rule benchmark:
         "../workflow_scripts/build_benchmark.py"
 
 
+if ANALOGUES:
+
+    rule eval_analogues_model:
+        input:
+            specs=analogue_specs(),
+            model="results/models/{method}/seed{seed}",
+        output:
+            json=expand("results/eval/{benchmark}/{{method}}/seed{{seed}}.json", benchmark=ANALOGUES),
+            samples=expand("results/eval/{benchmark}/{{method}}/seed{{seed}}.parquet", benchmark=ANALOGUES),
+        params:
+            benchmarks=ANALOGUES,
+            batch_size=config["eval"]["batch_size"],
+        threads: res("eval", "cpus_per_task")
+        group:
+            "evaluate-{method}-seed{seed}"
+        log:
+            "logs/eval/analogues/{method}/seed{seed}.log",
+        benchmark:
+            "logs/eval/analogues/{method}/seed{seed}.benchmark.tsv"
+        resources:
+            **resources_of("eval"),
+        conda:
+            "../envs/train.yaml"
+        script:
+            "../workflow_scripts/evaluate.py"
+
+    rule eval_analogues_named:
+        input:
+            specs=analogue_specs(),
+            local=lambda wildcards: local_model_files(EVAL_MODELS[wildcards.model]),
+        output:
+            json=expand("results/eval/{benchmark}/models/{{model}}.json", benchmark=ANALOGUES),
+            samples=expand("results/eval/{benchmark}/models/{{model}}.parquet", benchmark=ANALOGUES),
+        params:
+            benchmarks=ANALOGUES,
+            model=lambda wildcards: EVAL_MODELS[wildcards.model],  # only its own spec: another model's edit reruns not this
+            batch_size=config["eval"]["batch_size"],
+        threads: res("eval", "cpus_per_task")
+        group:
+            "evaluate-{model}"
+        log:
+            "logs/eval/analogues/models/{model}.log",
+        benchmark:
+            "logs/eval/analogues/models/{model}.benchmark.tsv"
+        resources:
+            **resources_of("eval"),
+        conda:
+            "../envs/train.yaml"
+        script:
+            "../workflow_scripts/evaluate.py"
+
+
 rule eval_model:
     input:
-        unpack(spec_input),
         model="results/models/{method}/seed{seed}",
     output:
         json="results/eval/{benchmark}/{method}/seed{seed}.json",
         samples="results/eval/{benchmark}/{method}/seed{seed}.parquet",
+    wildcard_constraints:
+        benchmark="|".join(REAL_BENCHMARKS) or "(?!)",
     params:
-        benchmark="{benchmark}",
+        benchmarks=lambda wildcards: [wildcards.benchmark],
         options=lambda wildcards: config["eval"][wildcards.benchmark],
         batch_size=config["eval"]["batch_size"],
     threads: res("eval", "cpus_per_task")
@@ -56,13 +111,14 @@ rule eval_model:
 
 rule eval_named:
     input:
-        unpack(spec_input),
         local=lambda wildcards: local_model_files(EVAL_MODELS[wildcards.model]),
     output:
         json="results/eval/{benchmark}/models/{model}.json",
         samples="results/eval/{benchmark}/models/{model}.parquet",
+    wildcard_constraints:
+        benchmark="|".join(REAL_BENCHMARKS) or "(?!)",
     params:
-        benchmark="{benchmark}",
+        benchmarks=lambda wildcards: [wildcards.benchmark],
         model=lambda wildcards: EVAL_MODELS[wildcards.model],  # only its own spec: another model's edit reruns not this
         options=lambda wildcards: config["eval"][wildcards.benchmark],
         batch_size=config["eval"]["batch_size"],

@@ -30,7 +30,7 @@ rule report:
         evals=[path for benchmark in BENCHMARKS for path in eval_outputs(benchmark)],
         samples=[path.removesuffix(".json") + ".parquet" for benchmark in BENCHMARKS
                  for path in eval_outputs(benchmark)],
-        specs=[benchmark_spec(b)["spec"] for b in BENCHMARKS if benchmark_spec(b)],  # where their images are
+        specs=analogue_specs(),  # where their images are
         metrics=expand("results/train/{run}/metrics.json", run=RUNS),
         logs=expand("results/train/{run}/log.csv", run=RUNS),
         significance=rules.significance.output.table,
@@ -50,8 +50,8 @@ rule report:
         runs=[(method, seed) for method in METHODS for seed in SEEDS],
         init=INIT_ROW,  # the row of the model every method was fine-tuned from: the report's difference table
         baseline=REPORT_BASELINE,
-        published={"matched": PUBLISHED, "real": [b for b in BENCHMARKS if not benchmark_spec(b)]},
-        real_data={b: config["eval"][b] for b in BENCHMARKS if not benchmark_spec(b)},
+        published={"matched": PUBLISHED, "real": REAL_BENCHMARKS},
+        real_data={b: config["eval"][b] for b in REAL_BENCHMARKS},
         confidence=config["report"]["confidence"],
     log:
         "logs/report.log",

@@ -96,7 +96,7 @@ def test_a_set_or_an_arm_added_later_runs_only_its_own_jobs(paper):
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     # its negatives and images, shard by shard; its training, export and evaluation; the report
     assert jobs(result) == {"negate_set": 2, "synthesize_set": 2, "arm_view": 1, "train": 1, "export": 1,
-                            "eval_model": 1, "significance": 1, "report": 1, "all": 1}
+                            "eval_analogues_model": 1, "significance": 1, "report": 1, "all": 1}
 
 
 def test_the_papers_cc3m_setup_plans_on_a_laptop(tmp_path):

@@ -89,12 +89,40 @@ def test_adding_a_model_reruns_only_its_evaluations(named_only):
     write_config(workdir, config)
     planned = snakemake(workdir, "-n", "all")
     assert planned.returncode == 0, planned.stderr[-3000:]
-    assert planned_jobs(planned) == {"all": 1, "significance": 1, "report": 1, "eval_named": len(PLUMBING)}
-    assert set(re.findall(r"output: results/eval/\w+/models/([\w-]+)\.json", planned.stdout)) == {"third"}
+    # one job scores every analogue of the suite for the new model (a second each, its imports five)
+    assert planned_jobs(planned) == {"all": 1, "significance": 1, "report": 1, "eval_analogues_named": 1}
+    outputs = [pair for line in re.findall(r"^\s*output: (.*)$", planned.stdout, re.M)
+               for pair in re.findall(r"results/eval/(\w+)/models/([\w-]+)\.json", line)]
+    assert {model for _, model in outputs} == {"third"} and {b for b, _ in outputs} == set(PLUMBING)
     # `snakemake results/eval/sugarcrepe.csv` evaluates every model, named ones included: here only the new one is
     # missing
     planned = snakemake(workdir, "-n", "results/eval/sugarcrepe.csv")
-    assert planned_jobs(planned) == {"eval_table": 1, "eval_named": 1}, planned.stdout[-2000:]
+    assert planned_jobs(planned) == {"eval_table": 1, "eval_analogues_named": 1}, planned.stdout[-2000:]
+
+
+def test_a_benchmark_on_real_data_is_a_job_per_model_and_the_analogues_one(tmp_path):
+    """Real data: a job per benchmark and model, so that adding a benchmark reruns no other. The analogues: one job
+    per model for all of them."""
+    world.write_karpathy(tmp_path / "coco", num_images=4, image_size=32, seed=0, heldout_combos=6, hollow_rate=0.2,
+                         test_images=2)
+    config = tiny_config(benchmarks=["retrieval", "sugarcrepe", "winoground"])
+    config["train"]["methods"] = []
+    config["models"] = {name: {"model": TINY, "pretrained": random_checkpoint(tmp_path / f"{name}.pt", seed)}
+                        for seed, name in enumerate(["a", "b"])}
+    config["eval"]["retrieval"]["datasets"] = {"coco": {"annotations": "coco/dataset_coco.json", "image_dir": "coco",
+                                                        "split": "test"}}
+    write_config(tmp_path, config)
+    planned = snakemake(tmp_path, "-n", "all")
+    assert planned_jobs(planned) == {"benchmark": 2, "eval_named": 2, "eval_analogues_named": 2, "blind": 2,
+                                     "significance": 1, "report": 1, "all": 1}, planned.stdout[-3000:]
+    jobs = re.findall(r"rule (eval_\w+):\n\s+input: [^\n]*\n\s+output: ([^\n]*)", planned.stdout)  # in groups
+    assert sorted((rule, output.count(".json")) for rule, output in jobs) == [
+        ("eval_analogues_named", 2), ("eval_analogues_named", 2), ("eval_named", 1), ("eval_named", 1)]
+    assert all("retrieval" in output for rule, output in jobs if rule == "eval_named")
+    config["eval"]["benchmarks"] = ["retrieval"]  # no analogue at all: no analogue job
+    write_config(tmp_path, config)
+    planned = snakemake(tmp_path, "-n", "all")
+    assert planned_jobs(planned) == {"eval_named": 2, "significance": 1, "report": 1, "all": 1}, planned.stdout[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -116,6 +116,16 @@ def test_real_data_keys_and_paths_as_the_blocks_name_them():
                                                     "wds/wds_vtab-dtd")]
 
 
+def test_the_analogues_are_the_suite_less_what_runs_on_real_data(tmp_path, monkeypatch):
+    """Plan.analogues: scored in one job per model (rules/evaluate.smk); a benchmark on real data gets a job each."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vlc").mkdir()
+    config = copy.deepcopy(BASE)
+    assert Plan(config).analogues == list(SHAPES_BENCHMARKS)
+    config["eval"]["vl_checklist"].update(benchmark="vlc", image_root=None)
+    assert Plan(config).analogues == [b for b in SHAPES_BENCHMARKS if b != "vl_checklist"]
+
+
 def test_headlines_macro_titles_and_labels():
     h = report.headline
     assert h("sugarcrepe", "avg") and not h("sugarcrepe", "avg_groups") and not h("sugarcrepe", "replace_obj")

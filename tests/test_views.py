@@ -3,7 +3,6 @@
 negative pairs as positive pairs (LaCLIP+HN), each once per epoch and counted."""
 
 import collections
-import json
 import random
 
 import pytest

@@ -124,19 +124,21 @@ def test_rerun_has_nothing_to_do_and_a_deleted_shard_reruns_only_its_dependents(
         jobs.pop("total", None)
         expected = {"pack": 1, "training_set": 1, "train": 4, "export": 4, "significance": 1, "report": 1, "all": 1,
                     # blind: fitted on the captions
-                    "eval_model": 4 * len(BENCHMARKS), "blind": len(set(BLIND_BENCHMARKS) & set(BENCHMARKS))}
+                    "eval_analogues_model": 4, "blind": len(set(BLIND_BENCHMARKS) & set(BENCHMARKS))}
         assert jobs == expected, out
     finally:
         shutil.copy(backup, run / "results/pack/00001.tar")
 
 
-def test_each_benchmark_reruns_alone_and_the_html_report_holds_every_plot(run):
+def test_a_models_analogues_rerun_alike_and_the_html_report_holds_every_plot(run):
+    before = {b: (run / f"results/eval/{b}/clip/seed1.parquet").read_bytes() for b in BENCHMARKS}
     (run / "results/eval/winoground/clip/seed1.json").unlink()
     result = snakemake(run, "results/eval/winoground.csv", cores=None)  # as users type it
     assert result.returncode == 0, result.stderr[-4000:]
     ran = re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, re.MULTILINE)
-    assert sorted(ran) == ["eval_model", "eval_table"]
+    assert sorted(ran) == ["eval_analogues_model", "eval_table"]  # that model's one job over every analogue
     assert (run / "results/eval/winoground/clip/seed1.json").exists()
+    assert {b: (run / f"results/eval/{b}/clip/seed1.parquet").read_bytes() for b in BENCHMARKS} == before
     table = pd.read_csv(run / "results/eval/winoground.csv")  # every model's metrics, as results.csv holds them
     assert set(table["benchmark"]) == {"winoground"} and {"clip", "blind-shorter"} <= set(table["method"])
     report_rows = pd.read_csv(run / "results/report/results.csv").query("benchmark == 'winoground'")

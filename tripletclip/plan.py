@@ -256,7 +256,8 @@ class Plan:
     `arms`; `methods` is their names) and what each reads (`view`); sets (the negative sets, `negative_sets`),
     set_inputs (what each negates), used_sets (those of negate.sets an arm reads), image_sets (those whose images an
     arm reads) and rewrites (whether any job reads the rewrite stage's output);
-    benchmarks (in suite order); eval_models ({report row: spec dict}: the models of
+    benchmarks (in suite order) and analogues (those of them on their shapes analogue, scored in one job per model:
+    each takes about a second, its process's imports about five); eval_models ({report row: spec dict}: the models of
     `models:`, and train.init as "init" when it is none of those); init (its spec dict) and init_row; filter_spec;
     steps ({method: steps}, `train.budget`); blind (the benchmarks with text-only rows) and blind_models; baseline
     (report.baseline's row); published ({row: [architecture, pretrained]})."""
@@ -272,6 +273,7 @@ class Plan:
         # An evaluation-only run (train.methods: []) needs no training data, so its source is not read.
         self.shards, self.shard_paths = source_shards(config) if self.methods else ([], None)
         self.benchmarks = benchmarks(config["eval"])
+        self.analogues = [b for b in self.benchmarks if not has_real_data(config, b)]
         self._models()
         self.filter_spec = None
         if self.methods and config["filter"]["enabled"]:

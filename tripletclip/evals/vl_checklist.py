@@ -273,7 +273,7 @@ def evaluate(model, preprocess, tokenizer, spec: dict, root: str = ".", batch_si
     data = load(bench, spec.get("subtypes") or tuple(SUBTYPES), spec.get("sources") or SOURCES)
     folders = image_folders(spec, root, data)
     limit = spec.get("max_per_file", MAX_PER_FILE)
-    scored, skipped, paths = {}, {}, {}
+    scored, skipped = {}, {}
     for key, f in data.items():
         folder = folders[key]
         entries = [(i, e, folder / e[0]) for i, e in enumerate(f["entries"])]
