@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: run test claim claim-flops finetune dry-run lint clean gpu-wheels
 
-# torch goes first, by exact version: 2.14.1 is the CPU build served here (README, "Quick start").
+# torch goes first, by exact version: 2.14.1 is the CPU build served here (docs/quickstart.md, "Quick start").
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
@@ -32,7 +32,7 @@ claim-flops: $(STAMP)
 	$(BIN)/snakemake --snakefile $(CURDIR)/Snakefile --directory runs/claim_flops all \
 		--configfile $(CURDIR)/config/claim.yaml $(CURDIR)/config/flops.yaml
 
-# Fine-tuning on the shapes world (README, "Fine-tuning a pretrained CLIP"): a CLIP pretrained on a colour-skewed
+# Fine-tuning on the shapes world (docs/training.md, "Fine-tuning a pretrained CLIP"): a CLIP pretrained on a colour-skewed
 # world (runs/finetune/pretrain/), then every method fine-tuned from it on pairs given as COCO (runs/finetune/).
 FINETUNE_PAIRS := runs/finetune/coco/dataset_coco.json
 $(FINETUNE_PAIRS): $(STAMP) tripletclip/world.py tripletclip/shapes.py
@@ -47,7 +47,7 @@ finetune: $(STAMP) $(FINETUNE_PAIRS)
 test: $(STAMP)
 	$(BIN)/pytest
 
-# The wheels benchmarks/gpu_check.sh installs on a GPU node without network (README, "Running on a cluster"): what
+# The wheels benchmarks/gpu_check.sh installs on a GPU node without network (docs/cluster.md, "Running on a cluster"): what
 # benchmarks/gpu_wheels.txt names, for CPython 3.12 manylinux x86_64 at .venv's versions (this package is imported
 # from the repository itself).
 GPU_WHEELS := benchmarks/wheels

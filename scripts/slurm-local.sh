@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real single-node SLURM cluster on this host, for the profile's tests (README, "Running on a cluster").
+# A real single-node SLURM cluster on this host, for the profile's tests (docs/cluster.md, "Running on a cluster").
 #   scripts/slurm-local.sh start STATE_DIR   munged (unless one already answers), slurmctld, slurmd; returns once
 #                                             the node is idle
 #   scripts/slurm-local.sh stop STATE_DIR    stops what `start` started, by the process ids it recorded

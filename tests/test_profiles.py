@@ -60,7 +60,7 @@ def test_the_bare_slurm_profile_plans_the_dag_from_the_repository_root(tmp_path)
 
 
 def readme_slurm_example() -> dict:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs/cluster.md").read_text(encoding="utf-8")
     return yaml.safe_load(re.search(r"```yaml\n(resources:\n.*?)```", readme, re.S).group(1))["resources"]
 
 

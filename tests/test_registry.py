@@ -80,7 +80,7 @@ def test_a_benchmark_without_an_analogue_needs_its_data_before_any_job():
         Plan(config)
     config["eval"]["mmvp_vlm"]["data"] = "mmvp"
     config["eval"]["crepe"]["data"] = "crepe/data"
-    with pytest.raises(ValueError, match="eval.crepe: `data` is named but `image_dir` is not \\(README"):
+    with pytest.raises(ValueError, match="eval.crepe: `data` is named but `image_dir` is not \\(docs/benchmarks.md, the crepe row"):
         benchmark_paths(config, "crepe")
     config["eval"]["crepe"]["image_dir"] = "vg"
     assert benchmark_paths(config, "crepe") == [("eval.crepe.data", "crepe/data"), ("eval.crepe.image_dir", "vg")]

@@ -251,8 +251,9 @@ def test_an_evaluation_only_report_writes_every_output(tmp_path):
 def test_plots_show_named_models_and_only_trained_runs_train(tmp_path, monkeypatch):
     summary = report.summarize(report._order(report.collect(mixed_evals(tmp_path))))
     fig = report.plot_sugarcrepe(summary, "Budget.")
-    assert fig.axes[0].get_legend_handles_labels()[1] == ["chance", "tripletclip", "clip", "openai-b32 *",
-                                                           "laion-b32 *"]
+    # a row per model, the first on top; the models of `models:` marked, hollow
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["laion-b32 *", "openai-b32 *", "clip",
+                                                                      "tripletclip"]
     paths = [write_named(tmp_path, "openai-b32", {}, "similarity", {"image": [0.7, 0.9], "text": [0.8, 0.9]})]
     for seed in (0, 1):
         paths.append(tmp_path / f"similarity-clip-{seed}.json")
@@ -301,3 +302,31 @@ def test_significance_markdown_without_notes_is_unchanged():
                           "category": ["all"], "difference": [5.0], "low": [1.0], "high": [9.0], "holds": [True]})
     text = report.significance_markdown(table, "clip", 0.95)
     assert "+5.00 [+1.00, +9.00] ✓" in text and "†" not in text
+
+
+@pytest.mark.parametrize("models", [1, 6, 30])
+def test_the_sugarcrepe_figure_stays_readable_for_any_number_of_rows(tmp_path, models):
+    """The dot plot grows with its rows, keeps its legend off the data, prints no value labels, and shows each
+    accuracy's interval over the items (Wilson's, from statsmodels) and the text-only scorers as lines."""
+    from tripletclip.evals.sugarcrepe import CATEGORIES
+
+    rows = [{"method": f"model-{i}", "trained": i % 2 == 0, "benchmark": "sugarcrepe", "metric": metric,
+             "mean": 60 + (i * 7 + k * 3) % 40, "std": 2.0, "n": 3 if i % 2 == 0 else 1}
+            for i in range(models) for k, metric in enumerate([*CATEGORIES, "avg"])]
+    rows += [{"method": "blind-shorter", "trained": False, "benchmark": "sugarcrepe", "metric": metric, "mean": 50.0,
+              "std": 0.0, "n": 1} for metric in [*CATEGORIES, "avg"]]
+    counts = dict.fromkeys(CATEGORIES, 200)
+    fig = report.plot_sugarcrepe(pd.DataFrame(rows), "Budget. " * 40, counts)
+    fig.savefig(tmp_path / "sugarcrepe.png", dpi=120, bbox_inches="tight")
+    assert (tmp_path / "sugarcrepe.png").stat().st_size > 0
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert [ax.get_title() for ax in panels] == [report.LABELS[c] for c in [*CATEGORIES, "avg"]]
+    assert len(panels[0].get_yticklabels()) == models and not any(ax.texts for ax in panels)
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert not any(legend.overlaps(ax.get_window_extent(renderer)) for ax in panels)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["chance (50 %)", "blind-shorter * (text only)"]
+    assert fig.get_figheight() >= 0.3 * models  # a row keeps its height however many there are
+    # model-0's Replace obj: 60 % of 200 items, Wilson's 95 % interval drawn as its line
+    line = panels[0].lines[0]
+    assert line.get_xdata() == pytest.approx([53.08, 66.54], abs=0.01) and list(line.get_ydata()) == [models - 1] * 2

@@ -135,13 +135,13 @@ def benchmarks(block: dict) -> list[str]:
     if real_only:
         raise ValueError("; ".join(
             f"eval.benchmarks: {name} has no shapes analogue, it runs on its real data only: set "
-            f"{' or '.join(f'eval.{name}.{key}' for key in REGISTRY[name].data)} (README, 'Evaluation and the "
-            f"report') or leave {name} out of eval.benchmarks" for name in real_only))
+            f"{' or '.join(f'eval.{name}.{key}' for key in REGISTRY[name].data)} (docs/benchmarks.md) or "
+            f"leave {name} out of eval.benchmarks" for name in real_only))
     return [name for name in REGISTRY if name in chosen]
 
 
 MAIN_SET = "main"  # the negative set of the `negate:` block itself; negate.sets names the others
-# An arm's keys beside its loss, and their defaults (README, "Arms"): the negative set it reads, its captions
+# An arm's keys beside its loss, and their defaults (docs/training.md, "Arms"): the negative set it reads, its captions
 # (original, or each visit one of {caption, its rewrites}), whether its negative pairs join the data as positives, and
 # negative captions per caption (null: the set's num_negatives for a set of negate.sets, train.num_negatives for main).
 ARM_DEFAULTS = {"negatives": MAIN_SET, "captions": "original", "extra_pairs": False, "num_negatives": None}
@@ -410,8 +410,8 @@ class Plan:
                    for key, path in benchmark_paths(self.config, benchmark)
                    if not glob.glob(os.path.expanduser(path))]
         if missing:
-            raise ValueError("no such benchmark data (a relative path starts at the working directory; README, "
-                             "\"Evaluation and the report\", says where each comes from): " + "; ".join(missing))
+            raise ValueError("no such benchmark data (a relative path starts at the working directory; docs/benchmarks.md "
+                             "says where each comes from): " + "; ".join(missing))
 
     def check_no_training_on_test_data(self) -> None:
         """Refuse training data that a benchmark evaluates on: TripletData shards that the similarity benchmark

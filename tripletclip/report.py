@@ -447,7 +447,8 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
                                 init_differences=to_init, significance=section.strip(),
                                 compute=compute_table(metrics)), encoding="utf-8")
     similarity = [p for p in eval_paths if io.read_json(p)["benchmark"] == "similarity"]
-    figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement), "similarity_plot": plot_similarity(similarity),
+    figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement, item_counts(eval_paths), confidence),
+               "similarity_plot": plot_similarity(similarity),
                "training_plot": plot_training(train_logs)}
     for key, fig in figures.items():
         with io.atomic_path(outputs[key]) as tmp:
@@ -467,29 +468,104 @@ def _absent(what: str):
     return _note(f"{what} was not part of this run (eval.benchmarks)")
 
 
-def plot_sugarcrepe(summary: pd.DataFrame, title: str):
-    """Bars per category and method, then per model of `models:` (hatched, no error bar: one evaluation)."""
+def item_counts(eval_paths: list[str], benchmark: str = "sugarcrepe") -> dict[str, int]:
+    """{category: items} of `benchmark` from the first of its evaluations that records them (details["samples"]);
+    {} when none does."""
+    for path in eval_paths:
+        result = io.read_json(path)
+        if result["benchmark"] == benchmark and isinstance(result.get("details", {}).get("samples"), dict):
+            return dict(result["details"]["samples"])
+    return {}
+
+
+def accuracy_interval(means: pd.Series, counts: dict[str, int], confidence: float = 0.95) -> pd.DataFrame:
+    """low, high (%) of each accuracy in `means` (%, indexed by category, `avg` among them) over the benchmark's
+    items: Wilson's score interval for a category of n items (statsmodels' proportion_confint), and for `avg`, the
+    unweighted mean of the categories, the normal interval of that mean (its variance sum p(1 - p) / n over the
+    categories, divided by their number squared). NaN where the counts are unknown."""
+    from scipy.stats import norm
+    from statsmodels.stats.proportion import proportion_confint
+
+    out = pd.DataFrame(index=means.index, columns=["low", "high"], dtype=float)
+    for metric, mean in means.items():
+        if metric in counts and counts[metric] > 0:
+            n = counts[metric]
+            low, high = proportion_confint(mean / 100 * n, n, alpha=1 - confidence, method="wilson")
+            out.loc[metric] = [100 * low, 100 * high]
+    parts = [c for c in CATEGORIES if c in counts and c in means.index]
+    if "avg" in means.index and parts and len(parts) == len(CATEGORIES):
+        variance = sum((means[c] / 100) * (1 - means[c] / 100) / counts[c] for c in parts) / len(parts) ** 2
+        half = 100 * norm.ppf(0.5 + confidence / 2) * math.sqrt(variance)
+        out.loc["avg"] = [max(0.0, means["avg"] - half), min(100.0, means["avg"] + half)]
+    return out
+
+
+def plot_sugarcrepe(summary: pd.DataFrame, title: str, counts: dict[str, int] | None = None,
+                    confidence: float = 0.95):
+    """A dot plot, one panel per category and the average: each model a row (trained methods, then the models of
+    `models:` as hollow diamonds), its accuracy a dot (the mean over seeds) and its `confidence` interval over the
+    benchmark's items (`accuracy_interval`, from `counts`: {category: items}; without counts, ± sd over seeds where
+    there are several); chance and each text-only scorer (`blind-*`) a vertical reference line. The legend sits
+    below the panels, off the data; the figure grows with the rows, so any number of them stays readable."""
     part = summary[summary["benchmark"] == "sugarcrepe"]
     if part.empty:
         return _absent("SugarCrepe")
     columns = [c for c in list(CATEGORIES) + ["avg"] if c in set(part["metric"])]
-    methods = list(dict.fromkeys(zip(part["method"], _trained(part))))
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    width = 0.8 / len(methods)
-    for i, (method, trained) in enumerate(methods):
-        rows = part[part["method"] == method].set_index("metric").loc[columns]
-        xs = [c + (i - (len(methods) - 1) / 2) * width for c in range(len(columns))]
-        bars = ax.bar(xs, rows["mean"], width, yerr=rows["std"] if trained else None, capsize=2,
-                      hatch=None if trained else "//", label=label(method, trained))
-        ax.bar_label(bars, fmt="%.0f", fontsize=7)
-    ax.axhline(50, color="gray", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(range(len(columns)), [LABELS[c] for c in columns])
-    named = "" if all(trained for _, trained in methods) else f"\n{MARK} not trained here: one evaluation"
-    ax.set_ylabel("accuracy (%), mean ± sd over seeds" + named)
-    ax.set_ylim(0, 105)
+    rows = [(m, t) for m, t in dict.fromkeys(zip(part["method"], _trained(part))) if not m.startswith(BLIND_PREFIX)]
+    blind = [m for m in dict.fromkeys(part["method"]) if m.startswith(BLIND_PREFIX)]
+    counts = counts or {}
+    per_row = 0.32  # inches a row
+    ncols = min(4, len(columns))
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols + 1.2, nrows * (per_row * max(len(rows), 2) + 0.9) + 1.3),
+                             sharey=True, squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    blind_styles = [(":", "0.2"), ("-.", "0.35"), ((0, (1, 3)), "0.2"), ((0, (6, 2, 1, 2, 1, 2)), "0.45")]
+    values = part.set_index(["method", "metric"])
+    lows = [50.0]
+    for ax, metric in zip(axes.flat, columns):
+        for i, (method, trained) in enumerate(rows):
+            row = values.loc[method]
+            mean = row.loc[metric, "mean"]
+            interval = accuracy_interval(row["mean"].reindex(columns), counts, confidence).loc[metric]
+            if interval.isna().any() and trained and row.loc[metric, "n"] > 1:  # no item counts: the seeds' spread
+                interval = pd.Series({"low": mean - row.loc[metric, "std"], "high": mean + row.loc[metric, "std"]})
+            y = len(rows) - 1 - i  # the first row on top
+            colour = colours[i % len(colours)]
+            if not interval.isna().any():
+                ax.plot([interval["low"], interval["high"]], [y, y], color=colour, linewidth=1.6, solid_capstyle="butt")
+                lows.append(interval["low"])
+            ax.plot([mean], [y], marker="o" if trained else "D", markersize=6, color=colour,
+                    markerfacecolor=colour if trained else "white", markeredgewidth=1.5, linestyle="none")
+            lows.append(mean)
+        ax.axvline(50, color="gray", linestyle="--", linewidth=1, label="chance (50 %)")
+        for k, method in enumerate(blind):
+            if (method, metric) in values.index:
+                style, grey = blind_styles[k % len(blind_styles)]
+                ax.axvline(values.loc[(method, metric), "mean"], color=grey, linestyle=style, linewidth=1.3,
+                           label=label(method, False) + " (text only)")
+        ax.set_title(LABELS[metric], fontsize=9, fontweight="bold" if metric == "avg" else "normal")
+        ax.grid(axis="x", linewidth=0.4, alpha=0.5)
+        ax.tick_params(labelsize=8)
+    left = max(0.0, math.floor(min(lows) / 10) * 10 - 5)
+    for ax in axes.flat:
+        ax.set_xlim(left, 101)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+    for ax in axes.flat[len(columns):]:
+        ax.axis("off")
+    axes[0, 0].set_yticks(range(len(rows)), [label(m, t) for m, t in reversed(rows)])
+    for ax in axes[-1]:
+        ax.set_xlabel("accuracy (%)", fontsize=8)
+    interval = (f"{confidence:.0%} interval over the benchmark's items" if counts
+                else "± sd over seeds where there are several")
+    named = "" if all(t for _, t in rows) else f"; {MARK} (hollow): not trained here, one evaluation"
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0))
     # the budget statement grows a sentence with each kind of row: wrapped, it stays inside the figure
-    ax.set_title("SugarCrepe accuracy per category\n" + textwrap.fill(title, 150), fontsize=9)
-    ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle("SugarCrepe accuracy per category: dot the mean over seeds, line its " + interval + named + "\n"
+                 + textwrap.fill(title, 160), fontsize=9)
+    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight() + 0.02, 1, 1))
     return fig
 
 

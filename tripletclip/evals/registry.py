@@ -97,7 +97,7 @@ class Benchmark:
         if missing:
             named = " / ".join(f"`{key}`" for key in self.data if block.get(key))
             raise ValueError(f"eval.{self.name}: {named} is named but {', '.join(f'`{k}`' for k in missing)} is "
-                             f"not (README, 'Evaluation and the report', the {self.name} row)")
+                             f"not (docs/benchmarks.md, the {self.name} row)")
         found = []
         for pattern in self.paths:
             found += _walk(block, pattern.split("."), f"eval.{self.name}")
