@@ -330,3 +330,36 @@ def test_the_sugarcrepe_figure_stays_readable_for_any_number_of_rows(tmp_path, m
     # model-0's Replace obj: 60 % of 200 items, Wilson's 95 % interval drawn as its line
     line = panels[0].lines[0]
     assert line.get_xdata() == pytest.approx([53.08, 66.54], abs=0.01) and list(line.get_ydata()) == [models - 1] * 2
+    # with the long table, each seed of a trained row is a tick beside its mean: the spread over seeds shows too
+    seeds = pd.DataFrame([{"method": r["method"], "seed": k, "metric": r["metric"], "value": r["mean"] + k - 1}
+                          for r in rows if r["n"] > 1 for k in range(3)])
+    fig = report.plot_sugarcrepe(pd.DataFrame(rows), "Budget.", counts, seeds=seeds)
+    ticks = [ln for ln in fig.axes[0].lines if ln.get_marker() == "|"]
+    assert len(ticks) == (models + 1) // 2 and list(ticks[0].get_xdata()) == [59.0, 60.0, 61.0]
+    assert "one seed" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_the_training_and_similarity_legends_stay_off_the_data(tmp_path):
+    """Seven arms' labels inside the panels covered their curves (make claim): the legends sit below them."""
+    logs, evals = {}, []
+    for i in range(9):
+        for seed in (0, 1):
+            path = tmp_path / f"log-{i}-{seed}.csv"
+            pd.DataFrame({"pairs_seen": [32, 64, 96], "loss": [4.0, 3.0 - i / 10, 2.0], "i2t_r1": [1.0, None, 30.0 + i]}
+                         ).to_csv(path, index=False)
+            logs[f"arm{i}", seed] = str(path)
+        evals.append(tmp_path / f"similarity-{i}.json")
+        io.write_json(evals[-1], {"benchmark": "similarity", "method": f"arm{i}", "seed": 0, "metrics": {},
+                                  "details": {"image": [0.5, 0.9], "text": [0.6, 0.95]}})
+    fig = report.plot_training(logs)
+    fig.savefig(tmp_path / "training.png", bbox_inches="tight")
+    renderer = fig.canvas.get_renderer()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [f"arm{i}" for i in range(9)]  # one per arm
+    assert not any(fig.legends[0].get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+                   for ax in fig.axes)
+    fig = report.plot_similarity(evals)
+    fig.savefig(tmp_path / "similarity.png", bbox_inches="tight")
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        assert len(ax.get_legend().get_texts()) == 9
+        assert not ax.get_legend().get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))

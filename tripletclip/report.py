@@ -447,7 +447,8 @@ def write_report(eval_paths: list[str], metrics: list[str], train_logs: dict[tup
                                 init_differences=to_init, significance=section.strip(),
                                 compute=compute_table(metrics)), encoding="utf-8")
     similarity = [p for p in eval_paths if io.read_json(p)["benchmark"] == "similarity"]
-    figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement, item_counts(eval_paths), confidence),
+    figures = {"sugarcrepe_plot": plot_sugarcrepe(summary, statement, item_counts(eval_paths), confidence,
+                                                  long[long["benchmark"] == "sugarcrepe"]),
                "similarity_plot": plot_similarity(similarity),
                "training_plot": plot_training(train_logs)}
     for key, fig in figures.items():
@@ -501,12 +502,14 @@ def accuracy_interval(means: pd.Series, counts: dict[str, int], confidence: floa
 
 
 def plot_sugarcrepe(summary: pd.DataFrame, title: str, counts: dict[str, int] | None = None,
-                    confidence: float = 0.95):
+                    confidence: float = 0.95, seeds: pd.DataFrame | None = None):
     """A dot plot, one panel per category and the average: each model a row (trained methods, then the models of
     `models:` as hollow diamonds), its accuracy a dot (the mean over seeds) and its `confidence` interval over the
     benchmark's items (`accuracy_interval`, from `counts`: {category: items}; without counts, ± sd over seeds where
-    there are several); chance and each text-only scorer (`blind-*`) a vertical reference line. The legend sits
-    below the panels, off the data; the figure grows with the rows, so any number of them stays readable."""
+    there are several), and with `seeds` (the long table: method, seed, metric, value) each seed's own accuracy a
+    small tick, so that the spread over seeds shows beside the spread over items; chance and each text-only scorer
+    (`blind-*`) a vertical reference line. The legend sits below the panels, off the data; the figure grows with
+    the rows, so any number of them stays readable."""
     part = summary[summary["benchmark"] == "sugarcrepe"]
     if part.empty:
         return _absent("SugarCrepe")
@@ -538,6 +541,11 @@ def plot_sugarcrepe(summary: pd.DataFrame, title: str, counts: dict[str, int] | 
             ax.plot([mean], [y], marker="o" if trained else "D", markersize=6, color=colour,
                     markerfacecolor=colour if trained else "white", markeredgewidth=1.5, linestyle="none")
             lows.append(mean)
+            if seeds is not None and trained and row.loc[metric, "n"] > 1:
+                own = seeds[(seeds["method"] == method) & (seeds["metric"] == metric)]["value"].tolist()
+                ax.plot(own, [y + 0.28] * len(own), marker="|", markersize=7, color=colour, linestyle="none",
+                        label="one seed" if i == 0 else None)
+                lows += own
         ax.axvline(50, color="gray", linestyle="--", linewidth=1, label="chance (50 %)")
         for k, method in enumerate(blind):
             if (method, metric) in values.index:
@@ -558,6 +566,8 @@ def plot_sugarcrepe(summary: pd.DataFrame, title: str, counts: dict[str, int] | 
         ax.set_xlabel("accuracy (%)", fontsize=8)
     interval = (f"{confidence:.0%} interval over the benchmark's items" if counts
                 else "± sd over seeds where there are several")
+    if seeds is not None and any(t for _, t in rows) and part["n"].max() > 1:
+        interval += ", ticks each seed"
     named = "" if all(t for _, t in rows) else f"; {MARK} (hollow): not trained here, one evaluation"
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False,
@@ -591,7 +601,8 @@ def plot_similarity(eval_paths: list[str]):
                     label=f"{label(method, trained)} (mean {sum(v[encoder]) / len(v[encoder]):.2f})")
         ax.set_xlabel(f"cos({encoder}, negative {encoder})")
         ax.set_title(f"{encoder} encoder", fontsize=10)
-        ax.legend(fontsize=8, loc="upper left")
+        # below its panel, off the histograms, however many rows
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     axes[0].set_ylabel("density")
     fig.suptitle("How close each positive lies to its hard negative (TripletCLIP Fig. 4/5)", fontsize=10)
     return fig
@@ -615,6 +626,10 @@ def plot_training(train_logs: dict[tuple[str, int], str]):
                        alpha=0.8, label=label)
     loss_ax.set(xlabel="anchor pairs seen", ylabel="training loss (each method's own)", title="loss")
     r1_ax.set(xlabel="anchor pairs seen", ylabel="image→text R@1 (%)", title="in-distribution retrieval")
-    for ax in (loss_ax, r1_ax):
-        ax.legend(fontsize=8)
+    # one legend for both panels, below them: inside, seven arms' labels covered the curves
+    handles, labels = r1_ax.get_legend_handles_labels() if r1_ax.lines else loss_ax.get_legend_handles_labels()
+    fig.tight_layout()
+    # hung below the figure's bottom edge: savefig(bbox_inches="tight") takes it in
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 4), fontsize=8,
+               frameon=False)
     return fig
