@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/snakemake all
 
-# The paper's rows, CE-CLIP and NegImage over three seeds on the shapes world, in runs/claim/ (README: "The paper's
-# claim in miniature"); claim-flops: the same at equal training FLOPs, in runs/claim_flops/.
+# The paper's rows, CE-CLIP and NegImage over three seeds on the shapes world, in runs/claim/ (docs/training.md, "The
+# paper's claim in miniature"); claim-flops: the same at equal training FLOPs, in runs/claim_flops/.
 claim: $(STAMP)
 	mkdir -p runs/claim && cp config.yaml runs/claim/config.yaml
 	$(BIN)/snakemake --snakefile $(CURDIR)/Snakefile --directory runs/claim all --configfile $(CURDIR)/config/claim.yaml
