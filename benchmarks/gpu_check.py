@@ -47,7 +47,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests"), str(HERE)]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+if str(HERE) not in sys.path:  # train_gpu; last, so that benchmarks/clip_benchmark.py never shadows the library
+    sys.path.append(str(HERE))
 
 PARTS = ("train", "loader", "synthesize", "evaluate")
 LIMIT_BYTES = 64 * 2**20  # what the device tool carries: the working tree and the wheels together

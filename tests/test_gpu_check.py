@@ -2,6 +2,7 @@
 between leases: every part's row in the table, finite positive rates, the caption choices equal on both paths; and
 SDXL-turbo's shipped configs, which must build the published architecture."""
 
+import importlib.util
 import json
 import math
 import os
@@ -13,9 +14,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import gpu_check  # noqa: E402
+# loaded from its file: benchmarks/ on sys.path would let benchmarks/clip_benchmark.py shadow the library of that name
+_spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks/gpu_check.py")
+gpu_check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gpu_check)
 
 pytestmark = pytest.mark.slow
 
