@@ -94,11 +94,6 @@ class Mode:
         self.eval_batch = 16 if cpu else 256
 
 
-def sync(torch, device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def device_name(torch, mode: Mode) -> str:
     if mode.cpu or not torch.cuda.is_available():
         return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
@@ -199,6 +194,7 @@ def part_synthesize(mode: Mode) -> dict:
 
     import torch
 
+    import train_gpu
     from tripletclip import synthesize
     from tripletclip.synthesize import diffusion
 
@@ -218,10 +214,10 @@ def part_synthesize(mode: Mode) -> dict:
         decode = synth.pipe.vae.decode
 
         def timed_decode(*args, **kwargs):  # the synthesizer's NaN check wraps this, so its own work is not in it
-            sync(torch, mode.device)
+            train_gpu.sync(torch.device(mode.device))
             start = time.perf_counter()
             out = decode(*args, **kwargs)
-            sync(torch, mode.device)
+            train_gpu.sync(torch.device(mode.device))
             vae_seconds[0] += time.perf_counter() - start
             return out
 
@@ -236,10 +232,10 @@ def part_synthesize(mode: Mode) -> dict:
                 synth.batch_size = bs
                 out = Path(tmp) / f"out{r}-{bs}"
                 vae_seconds[0] = 0.0
-                sync(torch, mode.device)
+                train_gpu.sync(torch.device(mode.device))
                 start = time.perf_counter()
                 stats = synthesize.synthesize_to_dir(requests, out, synth, batch_size=bs)
-                sync(torch, mode.device)
+                train_gpu.sync(torch.device(mode.device))
                 times[bs].append(time.perf_counter() - start)
                 vae[bs].append(vae_seconds[0] / times[bs][-1])
                 written = len(list(out.glob("*.jpg")))
@@ -256,10 +252,10 @@ def part_synthesize(mode: Mode) -> dict:
         synth.batch_size = bs
         checked, bare = [], []
         for _ in range(max(mode.synth_rounds, 2) + 1):
-            sync(torch, mode.device)
+            train_gpu.sync(torch.device(mode.device))
             start = time.perf_counter()
             images = synth.synthesize(batch)
-            sync(torch, mode.device)
+            train_gpu.sync(torch.device(mode.device))
             checked.append(time.perf_counter() - start)
             generators = [torch.Generator("cpu").manual_seed(diffusion.key_seed(synth.seed, key))
                           for key, _ in batch]
@@ -267,7 +263,7 @@ def part_synthesize(mode: Mode) -> dict:
             with torch.no_grad():
                 synth.pipe(prompt=[caption for _, caption in batch], generator=generators, output_type="pil",
                            **synth.call)
-            sync(torch, mode.device)
+            train_gpu.sync(torch.device(mode.device))
             bare.append(time.perf_counter() - start)
         if not all(hasattr(image, "save") for image in images):
             raise RuntimeError(f"the checked call flagged a healthy batch: {images}")
@@ -307,6 +303,7 @@ def write_sugarcrepe(root: Path, sizes: dict[str, int], images: int, image: tupl
 def part_evaluate(mode: Mode) -> dict:
     import torch
 
+    import train_gpu
     from tripletclip import models
     from tripletclip.evals import encode, protocols, sugarcrepe
 
@@ -320,7 +317,7 @@ def part_evaluate(mode: Mode) -> dict:
         warm = sorted((bench / "images").iterdir())[:mode.eval_batch]
         encode.images(model, preprocess, warm, mode.eval_batch, mode.device, desc=None)  # kernels, allocator
         encode.texts(model, tokenizer, ["a warm-up caption"] * mode.eval_batch, mode.eval_batch, mode.device, desc=None)
-        sync(torch, mode.device)
+        train_gpu.sync(torch.device(mode.device))
         start = time.perf_counter()
         metrics, _, table = sugarcrepe.evaluate(model, preprocess, tokenizer, {"benchmark": str(bench)},
                                                 batch_size=mode.eval_batch, device=mode.device)

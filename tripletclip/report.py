@@ -526,11 +526,13 @@ def plot_sugarcrepe(summary: pd.DataFrame, title: str, counts: dict[str, int] | 
     blind_styles = [(":", "0.2"), ("-.", "0.35"), ((0, (1, 3)), "0.2"), ((0, (6, 2, 1, 2, 1, 2)), "0.45")]
     values = part.set_index(["method", "metric"])
     lows = [50.0]
+    intervals = {method: accuracy_interval(values.loc[method]["mean"].reindex(columns), counts, confidence)
+                 for method, _ in rows}  # once per model, not per panel
     for ax, metric in zip(axes.flat, columns):
         for i, (method, trained) in enumerate(rows):
             row = values.loc[method]
             mean = row.loc[metric, "mean"]
-            interval = accuracy_interval(row["mean"].reindex(columns), counts, confidence).loc[metric]
+            interval = intervals[method].loc[metric]
             if interval.isna().any() and trained and row.loc[metric, "n"] > 1:  # no item counts: the seeds' spread
                 interval = pd.Series({"low": mean - row.loc[metric, "std"], "high": mean + row.loc[metric, "std"]})
             y = len(rows) - 1 - i  # the first row on top
